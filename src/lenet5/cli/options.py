@@ -1,0 +1,91 @@
+"""Flags shared by several subcommands, generated from the config dataclasses.
+
+The dataclass is the single source of defaults: each field becomes ``--field-name`` with
+the field's default, so the CLI and the library cannot disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from typing import Any
+
+from ..config import CHOICES, ModelConfig, TrainConfig
+
+HELP = {
+    "activation": "nonlinearity after each conv and hidden linear layer",
+    "pool": "subsampling in S2 and S4",
+    "dropout": "dropout after F5 and F6 (makes train/eval mode matter)",
+    "batchnorm": "batchnorm after each conv and hidden linear layer",
+    "data_dir": "folder of MNIST-format IDX files (default: the bundled MNIST)",
+    "normalization": "pixel normalisation; zscore uses the training split's mean and std",
+    "val_size": "images held out of the training set for early stopping",
+    "train_subset": "train on only the first N training images (quick runs)",
+    "scale_lr": "linear scaling rule: lr x batch-size x accumulate / base-batch-size",
+    "accumulate": "batches whose gradients are summed before each optimiser step",
+    "patience": "epochs without val-loss improvement before stopping (0: never stop)",
+    "min_delta": "smallest val-loss decrease that counts as improvement",
+    "step_size": "epochs between lr decays (schedule=step)",
+    "gamma": "lr decay factor (schedule=step)",
+    "threads": "CPU threads for torch (default: torch's choice)",
+    "seed": "same seed, same weights (bitwise on CPU)",
+}
+SKIP = {"num_classes"}
+
+
+def _arg_type(hint: Any) -> type:
+    """The scalar type behind ``int``, ``float | None`` and the like."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, only: set[str] | None = None) -> None:
+    """Add one flag per config field (or per field in ``only``), defaulting to None.
+
+    None means "not given", so :func:`config_from_args` can tell an explicit flag from a
+    default, which ``--resume`` and ``compare`` need.
+    """
+    for cls in (ModelConfig, TrainConfig):
+        hints = typing.get_type_hints(cls)
+        defaults = cls()
+        for field in dataclasses.fields(cls):
+            if field.name in SKIP or field.name == "model" or (only and field.name not in only):
+                continue
+            flag = "--" + field.name.replace("_", "-")
+            default = getattr(defaults, field.name)
+            help_text = f"{HELP.get(field.name, field.name.replace('_', ' '))} (default: {default})"
+            kind = _arg_type(hints[field.name])
+            if kind is bool:
+                parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            elif field.name == "betas":
+                parser.add_argument(flag, type=float, nargs=2, default=None, metavar=("B1", "B2"), help=help_text)
+            else:
+                parser.add_argument(flag, type=kind, default=None, choices=CHOICES.get(field.name),
+                                    help=help_text)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields the user set explicitly, as a nested dict."""
+    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    overrides: dict[str, Any] = {"model": {}}
+    for field in dataclasses.fields(ModelConfig) + dataclasses.fields(TrainConfig):
+        value = getattr(args, field.name, None)
+        if value is None or field.name == "model":
+            continue
+        target = overrides["model"] if field.name in model_fields else overrides
+        target[field.name] = tuple(value) if field.name == "betas" else value
+    return overrides
+
+
+def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """A copy of ``config`` with ``overrides`` (as from :func:`overrides_from_args`) applied."""
+    merged = config.to_dict()
+    merged["model"].update(overrides.get("model", {}))
+    merged.update({k: v for k, v in overrides.items() if k != "model"})
+    return TrainConfig.from_dict(merged)
+
+
+def add_weights_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", default=None, metavar="RUN_OR_FILE",
+                        help="a run folder or a .safetensors file (default: the newest run in runs/train)")

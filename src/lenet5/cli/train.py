@@ -1,0 +1,53 @@
+"""``lenet5 train``: one training run into a fresh (or resumed) run folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..checkpoint import TRAIN_RUNS
+from ..config import TrainConfig
+from ..errors import Lenet5Error
+from ..runs import next_run_dir
+from .options import add_config_arguments, apply_overrides, overrides_from_args
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train LeNet-5 and write a run folder")
+    add_config_arguments(parser)
+    parser.add_argument("--project", type=Path, default=TRAIN_RUNS, help="where run folders go (default: runs/train)")
+    parser.add_argument("--name", default="exp", help="run folder name; exp2, exp3, ... if taken (default: exp)")
+    parser.add_argument("--resume", type=Path, default=None, metavar="RUN", help="continue this run folder")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train import fit  # torch import deferred so `lenet5 --help` is instant
+
+    overrides = overrides_from_args(args)
+    if args.resume is not None:
+        run_dir = args.resume
+        config_path = run_dir / "config.json"
+        if not config_path.is_file():
+            raise Lenet5Error(f"{run_dir}: not a run folder (no config.json)")
+        if overrides != {"model": {}}:
+            raise Lenet5Error("--resume continues a run with its own config.json; drop the other options")
+        config = TrainConfig.from_dict(json.loads(config_path.read_text()))
+    else:
+        config = apply_overrides(TrainConfig(), overrides)
+        config.validate()  # before creating a run folder for a config that cannot run
+        run_dir = next_run_dir(args.project, args.name)
+    try:
+        summary = fit(config, run_dir, resume=args.resume is not None)
+    except KeyboardInterrupt:
+        print(f"lenet5: interrupted; finished epochs are saved. Continue with: lenet5 train --resume {run_dir}",
+              file=sys.stderr)
+        return 130
+    print(f"curves: {summary['verdict']}")
+    if "peak_memory_mb" in summary:
+        print(f"peak CUDA memory: {summary['peak_memory_mb']:.1f} MiB")
+    print(f"test accuracy {summary['test_accuracy']:.2%} (loss {summary['test_loss']:.4f}), "
+          f"best epoch {summary['best_epoch']}; run folder {run_dir}")
+    return 0

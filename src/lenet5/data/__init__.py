@@ -1,0 +1,1 @@
+"""Reading, verifying, downloading and preprocessing MNIST-format data."""

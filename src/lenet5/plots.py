@@ -1,0 +1,67 @@
+"""Figures written into run folders: training curves and confusion matrices."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import atomic_write_bytes
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def plot_curves(history: Sequence[dict[str, float]], path: Path, best_epoch: int | None = None,
+                title: str = "") -> None:
+    """Train vs validation loss and accuracy per epoch, with the best epoch marked."""
+    plt = _pyplot()
+    epochs = [row["epoch"] for row in history]
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, label in ((loss_ax, "loss", "loss"), (acc_ax, "acc", "accuracy")):
+        ax.plot(epochs, [row[f"train_{key}"] for row in history], "o-", label=f"train {label}")
+        ax.plot(epochs, [row[f"val_{key}"] for row in history], "s-", label=f"val {label}")
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch {best_epoch}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    save_figure(fig, path)
+
+
+def plot_confusion(confusion: np.ndarray, path: Path, title: str = "confusion matrix") -> None:
+    """A 10x10 confusion matrix: rows are true digits, columns are predictions."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    image = ax.imshow(confusion, cmap="Blues")
+    fig.colorbar(image, ax=ax)
+    classes = range(confusion.shape[0])
+    ax.set_xticks(list(classes))
+    ax.set_yticks(list(classes))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = confusion.max() / 2
+    for true in classes:
+        for predicted in classes:
+            count = int(confusion[true, predicted])
+            colour = "white" if count > threshold else "black"
+            ax.text(predicted, true, str(count), ha="center", va="center", fontsize=7, color=colour)
+    ax.set_title(title)
+    save_figure(fig, path)

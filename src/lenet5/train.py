@@ -1,0 +1,289 @@
+"""The training loop, top to bottom: optimiser, schedule, epochs, early stopping, test.
+
+Everything the lab teaches is a field of :class:`TrainConfig`; nothing here reads flags.
+Each epoch's randomness (shuffle order, dropout) is seeded from (seed, epoch), so a run
+resumed from its saved state replays exactly what an uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .checkpoint import BEST, LAST, STATE, atomic_write_text, load_state, save_state, save_weights
+from .config import TrainConfig
+from .data.mnist import Splits, load_splits
+from .errors import Lenet5Error, NonFiniteLossError
+from .model import LeNet5, count_parameters
+from .plots import plot_curves
+from .preprocess import Normalization
+from .runs import write_csv
+from .verdict import curve_verdict
+
+EVAL_BATCH_SIZE = 1000  # evaluation keeps no activations for backward, so batches can be big
+EPOCH_SEED_STRIDE = 1_000_003  # a prime: (seed, epoch) pairs never collide for epoch < stride
+
+
+def resolve_device(name: str) -> torch.device:
+    """Map ``auto|cpu|cuda|mps`` to a device, refusing one this machine does not have."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available[name]:
+        raise Lenet5Error(f"device {name!r} is not available on this machine")
+    return torch.device(name)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    lr = config.effective_lr
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay, nesterov=config.nesterov)
+    adam = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    return adam(model.parameters(), lr=lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,
+                   updates_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Every schedule steps once per optimiser update, so all share one call site."""
+    total = config.epochs * updates_per_epoch
+    if config.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size * updates_per_epoch, config.gamma)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total)
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, config.effective_lr, total_steps=total)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def batch_indices(count: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    order = torch.randperm(count, generator=generator)
+    return iter(order.split(batch_size))
+
+
+def train_one_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, normalize: Normalization,
+                    optimizer: torch.optim.Optimizer, scheduler: Any, config: TrainConfig,
+                    generator: torch.Generator, progress: Any) -> tuple[float, float]:
+    """One pass over the training images; returns (mean loss, accuracy)."""
+    model.train()  # dropout active, batchnorm uses and updates batch statistics
+    loss_fn = nn.CrossEntropyLoss()
+    total_loss, correct, seen = 0.0, 0, 0
+    batches = list(batch_indices(len(images), config.batch_size, generator))
+    for step, index in enumerate(batches, start=1):
+        inputs, targets = normalize(images[index]), labels[index]
+        logits = model(inputs)
+        loss = loss_fn(logits, targets)  # logits + integer labels; softmax is inside the loss
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(f"loss became {loss.item()} at batch {step}")
+        # Accumulating k scaled gradients equals one step on a k-times-larger batch.
+        (loss / config.accumulate).backward()
+        if step % config.accumulate == 0 or step == len(batches):
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+        total_loss += loss.item() * len(index)
+        correct += int((logits.argmax(1) == targets).sum())
+        seen += len(index)
+        progress.update(1)
+        progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
+    return total_loss / seen, correct / seen
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+             normalize: Normalization) -> tuple[float, float]:
+    """Mean loss and accuracy, in eval mode with autograd off; (nan, nan) for no images."""
+    if len(images) == 0:
+        return math.nan, math.nan
+    logits = predict_logits(model, images, normalize)
+    loss = nn.functional.cross_entropy(logits, labels.to(logits.device)).item()
+    correct = int((logits.argmax(1).cpu() == labels.cpu()).sum())
+    return loss, correct / len(labels)
+
+
+def predict_logits(model: nn.Module, images: torch.Tensor, normalize: Normalization) -> torch.Tensor:
+    """Logits for uint8 images, in batches, with dropout off and batchnorm on running stats."""
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        return torch.cat([model(normalize(chunk.to(device))) for chunk in images.split(EVAL_BATCH_SIZE)])
+
+
+@dataclass
+class EarlyStopping:
+    """Stop when validation loss has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    patience: int
+    min_delta: float
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+
+    def update(self, val_loss: float, epoch: int) -> bool:
+        """Record an epoch's validation loss; return True if it is the new best."""
+        if val_loss < self.best_loss - self.min_delta:
+            self.best_loss, self.best_epoch, self.bad_epochs = val_loss, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience > 0 and self.bad_epochs >= self.patience
+
+
+EpochCallback = Callable[[dict[str, float]], None]
+
+
+def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
+        on_epoch_end: EpochCallback | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train LeNet-5 as ``config`` says, writing everything into ``run_dir``.
+
+    Args:
+        config: the whole run's settings.
+        run_dir: an existing folder; it receives config.json, metrics.csv, curves.png,
+            best/last weights, state.pt and summary.json.
+        resume: continue from ``run_dir/state.pt`` instead of starting afresh.
+        on_epoch_end: called with each epoch's metrics row (compare uses it to report).
+        log: where progress lines go.
+
+    Returns:
+        The summary, also written to ``summary.json``.
+    """
+    config.validate()
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    splits = _splits_on(load_splits(config.data_dir, config.val_size, config.train_subset), device)
+    normalize = Normalization.fit(config.normalization, splits.train_images)
+    torch.manual_seed(config.seed)
+    model = LeNet5.from_config(config.model).to(device)
+    updates_per_epoch = math.ceil(math.ceil(len(splits.train_images) / config.batch_size) / config.accumulate)
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, updates_per_epoch)
+    stopper = EarlyStopping(config.patience, config.min_delta)
+    history: list[dict[str, float]] = []
+    start_epoch, stopped = 1, False
+    if resume:
+        state = load_state(run_dir / STATE)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        stopper = EarlyStopping(**state["early_stopping"])
+        history, stopped = state["history"], state["stopped"]
+        start_epoch = state["epoch"] + 1
+        log(f"resuming {run_dir} after epoch {state['epoch']}")
+    else:
+        atomic_write_text(run_dir / "config.json", config.to_json())
+    has_val = len(splits.val_images) > 0
+    log(f"LeNet-5 ({config.model.activation}, {config.model.pool} pool): {count_parameters(model):,} parameters; "
+        f"{len(splits.train_images):,} train / {len(splits.val_images):,} val / {len(splits.test_images):,} test "
+        f"images on {device}")
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, config.epochs + 1):
+        if stopped:
+            break
+        started = time.perf_counter()
+        seed = config.seed * EPOCH_SEED_STRIDE + epoch
+        torch.manual_seed(seed)  # dropout
+        generator = torch.Generator().manual_seed(seed)  # shuffle order
+        with _progress(len(splits.train_images), config, f"epoch {epoch}/{config.epochs}") as bar:
+            try:
+                train_loss, train_acc = train_one_epoch(model, splits.train_images, splits.train_labels,
+                                                        normalize, optimizer, scheduler, config, generator, bar)
+            except NonFiniteLossError as exc:
+                _write_summary(run_dir, {"status": "diverged", "error": str(exc), "epoch": epoch})
+                raise NonFiniteLossError(f"training stopped at epoch {epoch}: {exc}; try a smaller --lr. "
+                                         f"The last good checkpoint is kept in {run_dir}") from None
+        val_loss, val_acc = evaluate(model, splits.val_images, splits.val_labels, normalize)
+        row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
+               "val_acc": val_acc, "lr": optimizer.param_groups[0]["lr"],
+               "seconds": time.perf_counter() - started}
+        history.append(row)
+        # Without a validation split every epoch counts as the best so far.
+        improved = stopper.update(val_loss, epoch) if has_val else True
+        stopped = has_val and stopper.should_stop
+        if improved:
+            save_weights(run_dir / BEST, model, config, normalize, {"epoch": epoch})
+        save_weights(run_dir / LAST, model, config, normalize, {"epoch": epoch})
+        save_state(run_dir / STATE, {
+            "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "early_stopping": vars(stopper).copy(),
+            "history": history, "stopped": stopped})
+        write_csv(run_dir / "metrics.csv", history)
+        plot_curves(history, run_dir / "curves.png", stopper.best_epoch or None, title=run_dir.name)
+        log(f"epoch {epoch}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
+            f"val loss {val_loss:.4f} acc {val_acc:.4f}  lr {row['lr']:.2e}  "
+            f"{len(splits.train_images) / row['seconds']:,.0f} img/s{'  *best' if improved else ''}")
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+        if stopped:
+            log(f"early stopping: val loss has not improved for {config.patience} epochs; "
+                f"restoring epoch {stopper.best_epoch}")
+    return _finish(model, config, splits, normalize, stopper, history, run_dir, device, stopped)
+
+
+def _finish(model: LeNet5, config: TrainConfig, splits: Splits, normalize: Normalization,
+            stopper: EarlyStopping, history: list[dict[str, float]], run_dir: Path, device: torch.device,
+            stopped: bool) -> dict[str, Any]:
+    """Restore the best weights, measure them once on the test set, write summary.json."""
+    from safetensors.torch import load_file
+
+    best_path = run_dir / BEST
+    model.load_state_dict(load_file(str(best_path), device=str(device)))
+    test_loss, test_acc = evaluate(model, splits.test_images, splits.test_labels, normalize)
+    best_epoch = stopper.best_epoch or len(history)
+    summary = {
+        "status": "finished",
+        "test_accuracy": test_acc,
+        "test_loss": test_loss,
+        "best_epoch": best_epoch,
+        "best_val_loss": stopper.best_loss if math.isfinite(stopper.best_loss) else None,
+        "epochs_run": len(history),
+        "stopped_early": stopped,
+        "verdict": curve_verdict([r["train_loss"] for r in history], [r["val_loss"] for r in history])
+        if len(splits.val_images) else "no validation split: cannot judge the curves",
+        "parameters": count_parameters(model),
+        "train_seconds": sum(r["seconds"] for r in history),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        summary["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    # The best weights now also record how well they did, for eval/serve to show.
+    save_weights(best_path, model, config, normalize,
+                 {"epoch": best_epoch, "test_accuracy": test_acc, "test_loss": test_loss})
+    _write_summary(run_dir, summary)
+    return summary
+
+
+def _write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    import json
+
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+
+
+def _splits_on(splits: Splits, device: torch.device) -> Splits:
+    """Move every split to ``device`` once, so batches never cross the bus one by one."""
+    return Splits(*(t.to(device) for t in vars(splits).values()))
+
+
+def _progress(images: int, config: TrainConfig, desc: str):
+    """A per-batch progress bar on a terminal; silent when piped (epoch lines still print)."""
+    from tqdm import tqdm
+
+    total = math.ceil(images / config.batch_size)
+    return tqdm(total=total, desc=desc, unit="batch", leave=False, disable=not sys.stderr.isatty())
