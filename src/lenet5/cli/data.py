@@ -14,6 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download = actions.add_parser("download", help="fetch the four IDX files from the public mirrors")
     download.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
     download.add_argument("--dest", type=Path, required=True, help="folder to write the files into")
+    download.add_argument("--mirror", action="append", default=None, metavar="URL",
+                          help="base URL to try instead of the published mirrors (repeatable, tried in order)")
+    download.add_argument("--timeout", type=float, default=30, help="seconds before a silent mirror is skipped")
     download.set_defaults(func=run_download)
     verify = actions.add_parser("verify", help="check a folder's files against the published md5 sums")
     verify.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
@@ -24,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_download(args: argparse.Namespace) -> int:
     from ..data.download import download_dataset
 
-    for path in download_dataset(args.dataset, args.dest):
+    for path in download_dataset(args.dataset, args.dest, mirrors=args.mirror, timeout=args.timeout):
         print(f"ok {path}")
     return 0
 

@@ -74,6 +74,8 @@ def md5sum(path: Path) -> str:
 
 def verify_md5(path: Path, expected: str) -> None:
     """Raise :class:`ChecksumError` if ``path`` does not hash to ``expected``."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
     actual = md5sum(path)
     if actual != expected:
         raise ChecksumError(f"{path}: md5 {actual} does not match the published {expected}; "
