@@ -121,10 +121,14 @@ def _stream(url: str, handle, timeout: float) -> tuple[str, int]:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
+            declared = response.headers.get("Content-Length")
             while chunk := response.read(CHUNK_BYTES):
                 digest.update(chunk)
                 _write(handle, chunk)
                 size += len(chunk)
+        # read(n) returns short at a dropped connection instead of raising; say so plainly.
+        if declared is not None and declared.isdigit() and size < int(declared):
+            raise MirrorFailure(f"connection closed after {size} of {declared} bytes")
     except urllib.error.HTTPError as exc:
         raise MirrorFailure(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
