@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import DataError
 from .mnist import DATASETS, md5sum
@@ -114,7 +115,7 @@ def download_verified(url: str, md5: str, target: Path, timeout: float) -> int:
     return size
 
 
-def _stream(url: str, handle, timeout: float) -> tuple[str, int]:
+def _stream(url: str, handle: BinaryIO, timeout: float) -> tuple[str, int]:
     """Copy the body of ``url`` into ``handle``; return its md5 hex digest and length."""
     digest = hashlib.md5()
     size = 0
@@ -130,6 +131,7 @@ def _stream(url: str, handle, timeout: float) -> tuple[str, int]:
         if declared is not None and declared.isdigit() and size < int(declared):
             raise MirrorFailure(f"connection closed after {size} of {declared} bytes")
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the error page's open connection
         raise MirrorFailure(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         raise MirrorFailure(_describe(exc.reason)) from None
@@ -140,7 +142,7 @@ def _stream(url: str, handle, timeout: float) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _write(handle, chunk: bytes) -> None:
+def _write(handle: BinaryIO, chunk: bytes) -> None:
     """Write to the temp file, turning a local disk problem into an error that stops the download."""
     try:
         handle.write(chunk)
