@@ -87,3 +87,27 @@ def onnx_session(path: Path, *, threads: int | None = None) -> Any:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's errors are its own pybind types
         raise WeightsError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
+
+
+CHECK_IMAGES = 1000
+CHECK_TOLERANCE = 1e-4  # float32 kernels differ in summation order; real mismatches are far larger
+
+
+def check_against_torch(loaded: LoadedModel, path: Path, images: torch.Tensor | None = None) -> float:
+    """Run the exported file and PyTorch on the same test images; return the max |logit| difference.
+
+    Raises:
+        Lenet5Error: the two disagree beyond CHECK_TOLERANCE or predict different digits.
+    """
+    from .data.mnist import load_split
+    from .train import predict_logits
+
+    if images is None:
+        images = load_split("test")[0][:CHECK_IMAGES]
+    torch_logits = predict_logits(loaded.model, images, loaded.normalization).cpu().numpy()
+    session = onnx_session(path)
+    onnx_logits = session.run(None, {INPUT_NAME: loaded.normalization(images).numpy()})[0]
+    difference = float(abs(torch_logits - onnx_logits).max())
+    if difference > CHECK_TOLERANCE or (torch_logits.argmax(1) != onnx_logits.argmax(1)).any():
+        raise Lenet5Error(f"{path}: onnxruntime disagrees with PyTorch (max |logit difference| {difference:.2e})")
+    return difference
