@@ -198,6 +198,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         if stopped:
             break
         started = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]  # at the epoch's start; onecycle moves it within
         seed = config.seed * EPOCH_SEED_STRIDE + epoch
         torch.manual_seed(seed)  # dropout
         generator = torch.Generator().manual_seed(seed)  # shuffle order
@@ -211,7 +212,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
                                          f"The last good checkpoint is kept in {run_dir}") from None
         val_loss, val_acc = evaluate(model, splits.val_images, splits.val_labels, normalize)
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
-               "val_acc": val_acc, "lr": optimizer.param_groups[0]["lr"],
+               "val_acc": val_acc, "lr": lr,
                "seconds": time.perf_counter() - started}
         history.append(row)
         # Without a validation split every epoch counts as the best so far.

@@ -1,0 +1,17 @@
+"""The curve verdict reads train/val curves the way the handout does."""
+
+from lenet5.verdict import curve_verdict
+
+
+def test_still_improving_when_val_loss_falls_to_the_end():
+    assert curve_verdict([1.0, 0.6, 0.4, 0.3], [0.9, 0.6, 0.45, 0.35]).startswith("still improving")
+
+
+def test_overfitting_names_the_best_epoch():
+    verdict = curve_verdict([1.0, 0.5, 0.3, 0.2, 0.1], [0.8, 0.4, 0.5, 0.6, 0.7])
+    assert verdict.startswith("overfitting")
+    assert "best epoch 2" in verdict
+
+
+def test_stalled_when_nothing_moves():
+    assert curve_verdict([0.3, 0.3, 0.3, 0.3], [0.40, 0.401, 0.399, 0.40]).startswith("stalled")
