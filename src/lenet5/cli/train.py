@@ -41,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
         run_dir = next_run_dir(args.project, args.name)
     try:
         summary = fit(config, run_dir, resume=args.resume is not None)
+    except Lenet5Error:
+        if args.resume is None and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # bad data found before the first write: leave no empty exp folder
+        raise
     except KeyboardInterrupt:
         print(f"lenet5: interrupted; finished epochs are saved. Continue with: lenet5 train --resume {run_dir}",
               file=sys.stderr)
