@@ -1,0 +1,50 @@
+"""``lenet5 serve``: the draw-a-digit page and the prediction API on uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import Lenet5Error
+from .options import add_weights_argument
+
+DEFAULT_MAX_UPLOAD_MB = 4.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="serve the draw-a-digit page and the JSON API")
+    add_weights_argument(parser)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on; 0.0.0.0 exposes it to the network (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
+                        help=f"larger uploads get HTTP 413 (default: {DEFAULT_MAX_UPLOAD_MB:g})")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per prediction (default: 1; requests already run in parallel)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535:
+        raise Lenet5Error(f"invalid --port {args.port}: must be 1..65535")
+    if not args.max_upload_mb > 0:
+        raise Lenet5Error(f"invalid --max-upload-mb {args.max_upload_mb}: must be positive")
+    if args.threads < 1:
+        raise Lenet5Error(f"invalid --threads {args.threads}: must be at least 1")
+    try:
+        import uvicorn
+
+        from ..web.app import create_app
+    except ImportError as exc:
+        raise Lenet5Error(f"serving needs the web extra ({exc.name} is missing): pip install 'lenet5[web]'") from None
+    import torch
+
+    from ..predict import load
+
+    # One image is far too small to split across cores; parallelism comes from serving
+    # several requests at once, which extra torch threads per request would oversubscribe.
+    torch.set_num_threads(args.threads)
+    predictor = load(args.weights)
+    app = create_app(predictor, max_upload_bytes=int(args.max_upload_mb * 2**20))
+    print(f"serving {predictor.loaded.path} on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
