@@ -46,6 +46,10 @@ class NoDigitError(ImageError):
         super().__init__(reason, name)
 
 
+class ImageTooLargeError(ImageError):
+    """More pixels than the cap allows, refused before decoding (a web API answers 413)."""
+
+
 def open_image(source: Any, *, name: str | None = None,
                max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[Image.Image, list[str]]:
     """Decode ``source`` into a PIL image with EXIF orientation applied.
@@ -110,7 +114,7 @@ def _decode(data: bytes, name: str | None, max_pixels: int) -> tuple[Image.Image
     except UnidentifiedImageError:
         raise ImageError("not an image file PIL can read", name) from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"refused as a decompression bomb ({exc})", name) from None
+        raise ImageTooLargeError(f"refused as a decompression bomb ({exc})", name) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"corrupt image header ({exc})", name) from None
     _check_size(image.size, name, max_pixels)
@@ -131,8 +135,8 @@ def _check_size(size: tuple[int, int], name: str | None, max_pixels: int) -> Non
     if width < 1 or height < 1:
         raise ImageError(f"image has no pixels ({width}x{height})", name)
     if width * height > max_pixels:
-        raise ImageError(f"{width}x{height} is {width * height:,} pixels, over the {max_pixels:,}-pixel "
-                         "limit (refused before decoding, as a possible decompression bomb)", name)
+        raise ImageTooLargeError(f"{width}x{height} is {width * height:,} pixels, over the {max_pixels:,}-pixel "
+                                 "limit (refused before decoding, as a possible decompression bomb)", name)
 
 
 def _finish(image: Image.Image, name: str | None, notes: list[str]) -> tuple[Image.Image, list[str]]:
