@@ -1,0 +1,45 @@
+"""``lenet5 inspect``: write a self-contained visual report of a trained model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .options import add_weights_argument
+
+INSPECT_RUNS = Path("runs") / "inspect"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("inspect", help="write report.html: curves, confusions, mistakes, filters, "
+                                   "feature maps, PCA, calibration")
+    add_weights_argument(parser)
+    parser.add_argument("--image", type=Path, default=None, metavar="FILE",
+                        help="show this image's feature maps (any photo or scan of a digit) instead of test digits")
+    parser.add_argument("--digits", type=int, default=3, metavar="N",
+                        help="how many test digits to show feature maps for (default: 3)")
+    parser.add_argument("--data-dir", default=None, help="folder of MNIST-format IDX files "
+                        "(default: the data the model was trained on)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where report.html and the PNGs go (default: runs/inspect/exp, exp2, ...)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..checkpoint import resolve_weights
+    from ..errors import Lenet5Error
+    from ..inspect.probes import digit_from_file
+    from ..inspect.report import build_report
+    from ..runs import next_run_dir
+
+    if args.digits < 1:
+        raise Lenet5Error(f"invalid --digits {args.digits}: must be at least 1")
+    if args.image is not None:
+        if not args.image.is_file():
+            raise Lenet5Error(f"{args.image}: image file not found")
+        digit_from_file(args.image)  # an unreadable image is reported before an output folder is made
+    resolve_weights(args.weights)  # and so is a missing model
+    out_dir = args.out or next_run_dir(INSPECT_RUNS)
+    report = build_report(args.weights, out_dir, image=args.image, data_dir=args.data_dir, digits=args.digits)
+    print(f"wrote {report} (open it in a browser; it works offline) and its figures in {out_dir}")
+    return 0
