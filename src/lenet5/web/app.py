@@ -14,13 +14,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import Lenet5Error
+from ..images import ImageTooLargeError
 from ..predict import Predictor
-from ..preprocess import MAX_IMAGE_PIXELS, ImageError, NoDigitError
+from ..preprocess import MAX_IMAGE_PIXELS, NoDigitError
+from .schemas import ErrorBody, Health, ModelInfo, PredictBody
 from .service import DigitService, analysis_payload
 from .uploads import DEFAULT_MAX_UPLOAD_BYTES, FILE_FIELD, MULTIPART, RAW_IMAGE_TYPES, UploadError, read_upload
 
@@ -32,25 +33,6 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
-
-
-class ErrorBody(BaseModel):
-    error: str = Field(description="what is wrong with the request, in one sentence")
-
-
-class FeatureMaps(BaseModel):
-    stage: str = Field(description="the layer the maps come from")
-    scale: float = Field(description="the |activation| drawn at full colour; all maps share it")
-    maps: list[str] = Field(description="one data:image/png URL per channel: blue negative, white 0, red positive")
-
-
-class PredictBody(BaseModel):
-    digit: int = Field(ge=0, le=9)
-    probability: float = Field(description="the predicted digit's probability")
-    probabilities: list[float] = Field(min_length=10, max_length=10, description="softmax over digits 0-9")
-    image: str = Field(description="the 28x28 image the model saw, as a data:image/png URL")
-    feature_maps: FeatureMaps
-    notes: list[str] = Field(description="what preprocessing did to the upload")
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -98,11 +80,12 @@ def create_app(predictor: Predictor, *, max_upload_bytes: int = DEFAULT_MAX_UPLO
     def docs() -> FileResponse:
         return FileResponse(STATIC / "docs.html", headers=PAGE_HEADERS)
 
-    @app.get("/healthz", summary="Liveness check")
+    @app.get("/healthz", summary="Liveness check", response_model=Health)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/api/model", summary="Architecture, parameter count, training config and test accuracy")
+    @app.get("/api/model", summary="Architecture, parameter count, training config and test accuracy",
+             response_model=ModelInfo)
     def model() -> dict[str, Any]:
         return model_info
 
@@ -144,6 +127,6 @@ def image_error_status(exc: Lenet5Error) -> int:
     """The HTTP status for an image the preprocessing refused."""
     if isinstance(exc, NoDigitError):
         return 422
-    if isinstance(exc, ImageError) and "pixel" in str(exc).lower():
+    if isinstance(exc, ImageTooLargeError):
         return 413
     return 400

@@ -74,5 +74,5 @@ async function render() {
   }
 }
 
-for (const code of document.querySelectorAll("pre code")) code.textContent = code.textContent.replaceAll("HOST", location.host);
+for (const code of document.querySelectorAll("pre code")) code.textContent = code.textContent.replaceAll("HOST", location.origin);
 render();
