@@ -39,6 +39,7 @@ def plot_curves(history: Sequence[dict[str, float]], path: Path, best_epoch: int
         if best_epoch is not None:
             ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch {best_epoch}")
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)  # no "epoch 1.5" ticks
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()

@@ -17,7 +17,7 @@ header { background: #1f3b57; color: white; padding: 18px 32px; }
 header h1 { margin: 0 0 4px; font-size: 24px; }
 header p { margin: 2px 0; opacity: 0.9; font-size: 14px; }
 nav { padding: 8px 32px; background: #e4e8ee; font-size: 14px; position: sticky; top: 0; }
-nav a { margin-right: 14px; color: #1f3b57; text-decoration: none; }
+nav a { margin-right: 14px; color: #1f3b57; text-decoration: none; white-space: nowrap; display: inline-block; }
 main { padding: 8px 32px 32px; max-width: 1280px; }
 section { background: white; border-radius: 8px; padding: 14px 22px; margin: 16px 0;
           box-shadow: 0 1px 3px rgba(0,0,0,0.12); }
