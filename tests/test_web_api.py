@@ -6,6 +6,8 @@ import base64
 import io
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -247,6 +249,17 @@ def test_concurrent_requests_each_get_their_own_answer(predictor: Predictor, mni
         assert reply["digit"] == expected[i]["digit"]
         assert reply["feature_maps"] == expected[i]["feature_maps"]
         assert reply["image"] == expected[i]["image"]
+
+
+def test_load_benchmark_runs_against_a_live_server_with_no_errors(predictor: Predictor) -> None:
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "serve_load.py"
+    with live_server(create_app(predictor)) as url:
+        result = subprocess.run([sys.executable, str(script), "--url", url, "--clients", "2", "--seconds", "1",
+                                 "--images", "5"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()[-2:]
+    values = dict(zip(header.replace(" ms", "_ms").split(), row.split()))
+    assert values["clients"] == "2" and int(values["requests"]) > 0 and values["errors"] == "0"
 
 
 class _Links(HTMLParser):
