@@ -24,7 +24,7 @@ from PIL import Image
 
 pytest.importorskip("fastapi")
 with warnings.catch_warnings():  # starlette asks for httpx2, which this environment does not have
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*httpx2", category=UserWarning)
     from fastapi.testclient import TestClient  # noqa: E402
 
 from lenet5.cli import main  # noqa: E402
@@ -304,3 +304,12 @@ def test_serve_refuses_bad_options_with_one_line(tmp_path: Path, capsys: pytest.
     assert "missing.safetensors: weights file not found" in capsys.readouterr().err
     assert main(["serve", "--port", "70000"]) == 2
     assert "invalid --port 70000" in capsys.readouterr().err
+
+
+def test_serve_says_when_the_port_is_taken(trained_run: Path, capsys: pytest.CaptureFixture) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--weights", str(trained_run), "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err

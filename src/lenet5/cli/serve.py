@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 
 from ..errors import Lenet5Error
 from .options import add_weights_argument
@@ -45,6 +46,24 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     predictor = load(args.weights)
     app = create_app(predictor, max_upload_bytes=int(args.max_upload_mb * 2**20))
+    listener = listen(args.host, args.port)
     print(f"serving {predictor.loaded.path} on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.run(sockets=[listener])
     return 0
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the port before starting, so "address in use" is one clear line, not a log record."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise Lenet5Error(f"invalid --host {host!r}: {exc.strerror}") from None
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart at once after a stop
+    try:
+        listener.bind(address)
+    except OSError as exc:
+        listener.close()
+        raise Lenet5Error(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return listener
