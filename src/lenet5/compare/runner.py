@@ -92,15 +92,16 @@ def work(job: CompareJob, log: Callable[[str], None] | None = None) -> None:
     name = multiprocessing.current_process().name
     log = log or (lambda line: print(f"[{name}] {line}", flush=True))
     store = open_study(job.study, job.seeds, job.url, job.fingerprint())
-    if waiting_count(store) == 0:
-        return
 
     def stop_when_queue_empty(study, _trial) -> None:
         if waiting_count(study) == 0:
             study.stop()
 
-    store.optimize(lambda trial: run_trial(trial, job, log), callbacks=[stop_when_queue_empty],
-                   gc_after_trial=False)
+    # GridSampler also stops a study once every point has a finished trial, counting failed
+    # ones; a retried point can still be queued then, so keep going until the queue is empty.
+    while waiting_count(store) > 0:
+        store.optimize(lambda trial: run_trial(trial, job, log), callbacks=[stop_when_queue_empty],
+                       gc_after_trial=False)
 
 
 def run_trial(trial, job: CompareJob, log: Callable[[str], None]) -> float:

@@ -1,0 +1,108 @@
+"""The study store: resume after a kill, and workers that never run a grid point twice."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from lenet5.cli import main
+from lenet5.compare.store import open_storage
+
+from test_compare import TINY, started_points
+
+GRID = ["compare", "--grid", "activation=tanh,relu", "--seeds", "2", "--optimizer", "adam", "--lr", "0.003", *TINY]
+KILL_DEADLINE = 240  # seconds to wait for the first trial before giving up
+
+
+def finished_points(url: str, name: str) -> set[tuple[str, int]]:
+    """Grid points whose trial finished, read straight from the store."""
+    import optuna
+    from optuna.trial import TrialState
+
+    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    return {(t.params["variant"], t.params["seed"]) for t in study.get_trials(states=(TrialState.COMPLETE,))}
+
+
+def test_killed_compare_resumes_without_repeating_finished_trials(tmp_path, capsys):
+    args = GRID + ["--project", str(tmp_path), "--name", "resume"]
+    study_dir = tmp_path / "resume"
+    url = f"sqlite:///{study_dir / 'study.db'}"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    process = subprocess.Popen([sys.executable, "-m", "lenet5", *args], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + KILL_DEADLINE
+    done: set[tuple[str, int]] = set()
+    try:
+        while not done and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.3)
+            if (study_dir / "study.db").exists():
+                done = finished_points(url, "resume")
+    finally:
+        process.send_signal(signal.SIGKILL)  # no chance to clean up, like a power cut
+        process.wait()
+    assert done, "no trial finished before the deadline"
+    assert len(done) < 4, "the compare finished before it could be killed"
+    folders = {p: next(study_dir.glob(f"trials/*{p[0]}/seed{p[1]}")) / "summary.json" for p in done}
+    stamps = {p: path.stat().st_mtime_ns for p, path in folders.items()}
+
+    code = main(args)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"{len(done)} done" in out
+    assert finished_points(url, "resume") == {(a, s) for a in ("activation=tanh", "activation=relu") for s in (0, 1)}
+    starts = Counter(started_points(study_dir))
+    for point, path in folders.items():
+        assert starts[(point[0], str(point[1]))] == 1, f"{point} was trained again"
+        assert path.stat().st_mtime_ns == stamps[point]
+    assert sorted(starts) == sorted((a, str(s)) for a in ("activation=tanh", "activation=relu") for s in (0, 1))
+    report = (study_dir / "report.md").read_text()
+    assert "| activation=tanh | 2/2 |" in report and "| activation=relu | 2/2 |" in report
+
+
+def test_two_workers_share_the_grid_without_running_a_point_twice(tmp_path):
+    assert main(GRID + ["--project", str(tmp_path), "--name", "two", "--workers", "2"]) == 0
+    starts = started_points(tmp_path / "two")
+    assert len(starts) == 4 and len(set(starts)) == 4
+    lines = (tmp_path / "two" / "started.log").read_text().splitlines()
+    assert str(os.getpid()) not in {line.split("\t")[3] for line in lines}  # trials ran in the workers
+    assert len(finished_points(f"sqlite:///{tmp_path / 'two' / 'study.db'}", "two")) == 4
+
+
+def _claim_all(url: str, results) -> None:
+    """Claim queued points until the queue is empty (runs in a spawned process)."""
+    import optuna
+
+    study = optuna.load_study(study_name="race", storage=open_storage(url))
+    claimed = []
+    while True:
+        trial = study.ask()
+        fixed = study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params")
+        if not fixed:
+            break
+        claimed.append(fixed["point"])
+    results.put(claimed)
+
+
+def test_concurrent_claims_on_sqlite_never_hand_out_a_point_twice(tmp_path):
+    """Without the store's BEGIN IMMEDIATE, four processes claim some of 40 points twice."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    study = optuna.create_study(study_name="race", storage=open_storage(url))
+    for point in range(40):
+        study.enqueue_trial({"point": point})
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    workers = [context.Process(target=_claim_all, args=(url, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    claimed = [point for _ in workers for point in results.get(timeout=120)]
+    for worker in workers:
+        worker.join()
+    assert sorted(claimed) == list(range(40))
