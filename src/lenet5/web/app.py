@@ -33,8 +33,6 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
-
-
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "empty body, not an image, or a form without a file"},
     413: {"model": ErrorBody, "description": "upload over the size cap or image over the pixel cap"},
