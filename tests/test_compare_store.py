@@ -5,11 +5,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from lenet5.cli import main
 from lenet5.compare.store import open_storage
@@ -89,6 +92,7 @@ def _claim_all(url: str, results) -> None:
     results.put(claimed)
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_concurrent_claims_on_sqlite_never_hand_out_a_point_twice(tmp_path):
     """Without the store's BEGIN IMMEDIATE, four processes claim some of 40 points twice."""
     import optuna
@@ -106,3 +110,36 @@ def test_concurrent_claims_on_sqlite_never_hand_out_a_point_twice(tmp_path):
     for worker in workers:
         worker.join()
     assert sorted(claimed) == list(range(40))
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # ask() by hand, as a worker does inside optimize
+def test_only_dead_claims_are_failed_and_queued_again(tmp_path, monkeypatch):
+    from optuna.trial import TrialState
+
+    from lenet5.compare import store as store_module
+    from lenet5.compare.store import open_study, queue_missing
+    from lenet5.compare.studies import grid_study
+
+    monkeypatch.setattr(store_module, "CLAIM_GRACE", 0.2)
+    study = grid_study(["lr=0.1,0.2,0.3"], "claims")
+    store = open_study(study, 1, f"sqlite:///{tmp_path / 'claims.db'}", {"grid": 1})
+    assert queue_missing(store, study, 1) == (0, 3)
+    unsigned = store.ask()  # a worker killed between claiming and signing
+    live = store.ask()
+    live.set_user_attr("host", socket.gethostname())
+    live.set_user_attr("pid", os.getpid())  # this process: alive
+    dead = store.ask()
+    dead.set_user_attr("host", socket.gethostname())
+    dead.set_user_attr("pid", _dead_pid())
+    assert queue_missing(store, study, 1) == (0, 2)
+    states = {t.number: t.state for t in store.get_trials()}
+    assert states[unsigned.number] == states[dead.number] == TrialState.FAIL
+    assert states[live.number] == TrialState.RUNNING
+    assert queue_missing(store, study, 1) == (0, 0)  # queued once, not again
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid

@@ -60,8 +60,11 @@ def plot_overlay(study: Study, records: list[TrialRecord], path: Path) -> None:
             epochs, means, lows, highs = _band(histories, key)
             line, = ax.plot(epochs, means, "o-", markersize=3, label=label)
             ax.fill_between(epochs, lows, highs, color=line.get_color(), alpha=0.2)
+    from matplotlib.ticker import MaxNLocator
+
     loss_ax.set_yscale("log")  # a diverged variant's loss is orders of magnitude above the rest
     for ax, title in ((loss_ax, "validation loss (log)"), (acc_ax, "validation accuracy")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.grid(alpha=0.3)

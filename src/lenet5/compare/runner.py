@@ -119,11 +119,11 @@ def run_trial(trial, job: CompareJob, log: Callable[[str], None]) -> float:
         trial.set_user_attr("status", "skipped")
         trial.study.stop()
         raise optuna.TrialPruned("no queued grid point left")
+    trial.set_user_attr("host", socket.gethostname())  # sign the claim first: see store._is_dead
+    trial.set_user_attr("pid", os.getpid())
     label = trial.suggest_categorical("variant", job.study.labels())
     seed = trial.suggest_categorical("seed", list(range(job.seeds)))
     mark_grid_point(trial.study, trial._trial_id, label, seed)
-    trial.set_user_attr("host", socket.gethostname())
-    trial.set_user_attr("pid", os.getpid())
     config = job.study.config(label, seed, {"threads": job.threads})
     run_dir = job.run_dir(label, seed)
     run_dir.mkdir(parents=True, exist_ok=True)

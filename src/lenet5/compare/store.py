@@ -10,9 +10,11 @@ URL (``postgresql://...``, ``mysql://...``) lets several machines share one stud
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from .studies import Study
 STORE_FILE = "study.db"
 # Another machine's trial counts as dead once its heartbeat is this old (seconds).
 HEARTBEAT_INTERVAL, GRACE_PERIOD = 30, 120
+CLAIM_GRACE = 10  # seconds a worker may take between claiming a trial and signing it (host, pid)
 SQLITE_TIMEOUT = 120  # seconds a writer waits for another process's lock before giving up
 DONE_STATUSES = ("finished", "diverged")
 
@@ -114,17 +117,31 @@ def open_study(study: Study, seeds: int, url: str, fingerprint: dict[str, Any]):
     return store
 
 
-def _alive_here(trial) -> bool | None:
-    """Whether a RUNNING trial's process is alive; None if it ran on another machine."""
-    if trial.user_attrs.get("host") != socket.gethostname() or "pid" not in trial.user_attrs:
-        return None
-    try:
-        os.kill(int(trial.user_attrs["pid"]), 0)
-    except ProcessLookupError:
+def _is_dead(store, trial) -> bool:
+    """Whether a RUNNING trial's process is gone, as far as this machine can tell.
+
+    A worker writes its host and pid right after claiming a trial; one that has not done so
+    ``CLAIM_GRACE`` seconds after the claim died in between. A trial of another machine is
+    left to the heartbeat.
+    """
+    attrs = trial.user_attrs
+    if "pid" not in attrs:
+        started = trial.datetime_start or datetime.datetime.now()
+        wait = CLAIM_GRACE - (datetime.datetime.now() - started).total_seconds()
+        if wait > 0:
+            time.sleep(wait)
+        attrs = store._storage.get_trial(trial._trial_id).user_attrs
+        if "pid" not in attrs:
+            return True
+    if attrs.get("host") != socket.gethostname():
         return False
-    except PermissionError:
+    try:
+        os.kill(int(attrs["pid"]), 0)
+    except ProcessLookupError:
         return True
-    return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False
 
 
 def point_of(trial) -> tuple[str, int] | None:
@@ -150,7 +167,7 @@ def queue_missing(store, study: Study, seeds: int) -> tuple[int, int]:
         point = point_of(trial)
         if point is None:
             continue
-        if trial.state == TrialState.RUNNING and _alive_here(trial) is False:
+        if trial.state == TrialState.RUNNING and _is_dead(store, trial):
             # Killed without a chance to say so (SIGKILL, power cut): mark it and retry the point.
             store._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
             continue

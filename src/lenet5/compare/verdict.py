@@ -121,7 +121,15 @@ def early_stopping_verdict(claim: Claim, records: list[TrialRecord]) -> str:
             f"{statistics.fmean(stopped):.1f} and restored the full run's best epoch in {same_epoch}/{len(full)} "
             f"seeds, training {1 - statistics.fmean(stopped) / epochs:.0%} fewer epochs; test accuracy of the "
             f"restored weights {describe('test_accuracy', best_acc)} vs last-epoch weights "
-            f"{describe('last_epoch_accuracy', last_acc) if last_acc else 'not measured'}")
+            f"{describe('last_epoch_accuracy', last_acc) if last_acc else 'not measured'}"
+            f"{_accuracy_note(best_acc, last_acc)}")
+
+
+def _accuracy_note(restored: list[float], last: list[float]) -> str:
+    """Lowest val loss is not always highest accuracy: say which weights were more accurate."""
+    if not restored or not last:
+        return ""
+    return f" (restored weights more accurate: {compare_pair('test_accuracy', restored, last)})"
 
 
 def _turned_up(record: TrialRecord, tolerance: float = 0.02) -> bool:
