@@ -17,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "compare", help="run a built-in study or a custom grid over several seeds and report",
-        description="Studies: " + "; ".join(f"{s.name}: {s.question}" for s in BUILTIN.values()))
+        description="Studies: " + "; ".join(f"{s.name}: {s.question}" for s in BUILTIN.values()),
+        epilog="Training options (--epochs, --train-subset, ...) override the study's base settings for every "
+               "variant except where a variant sets that option itself. Re-run the same command to resume.")
     parser.add_argument("study", nargs="?", metavar="STUDY", help=f"one of: {', '.join(BUILTIN)}")
     parser.add_argument("--grid", nargs="+", metavar="KEY=V1,V2", default=None,
                         help="a custom grid over training options, e.g. --grid activation=tanh,relu lr=0.01,0.1")
