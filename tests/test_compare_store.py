@@ -28,7 +28,10 @@ def finished_points(url: str, name: str) -> set[tuple[str, int]]:
     import optuna
     from optuna.trial import TrialState
 
-    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(url))
+    except KeyError:  # the file exists but the compare has not created its study in it yet
+        return set()
     return {(t.params["variant"], t.params["seed"]) for t in study.get_trials(states=(TrialState.COMPLETE,))}
 
 
