@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .lesson import Lesson, number, vector
+from .lesson import Lesson, vector
 
 SEED = 0
 STEPS = 2  # the second step is where momentum and Adam's moment estimates start to matter
