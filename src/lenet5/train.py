@@ -193,9 +193,8 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    epoch = start_epoch - 1
     for epoch in range(start_epoch, config.epochs + 1):
-        if stopped:
+        if stopped:  # a resumed run that had already stopped early
             break
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]  # at the epoch's start; onecycle moves it within
@@ -212,8 +211,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
                                          f"The last good checkpoint is kept in {run_dir}") from None
         val_loss, val_acc = evaluate(model, splits.val_images, splits.val_labels, normalize)
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
-               "val_acc": val_acc, "lr": lr,
-               "seconds": time.perf_counter() - started}
+               "val_acc": val_acc, "lr": lr, "seconds": time.perf_counter() - started}
         history.append(row)
         # Without a validation split every epoch counts as the best so far.
         improved = stopper.update(val_loss, epoch) if has_val else True
