@@ -30,6 +30,11 @@ class Evaluation:
         return self.logits.argmax(1)
 
     @property
+    def probabilities(self) -> np.ndarray:
+        """Softmax over the logits, float64 (N, 10)."""
+        return torch.softmax(self.logits.double(), dim=1).numpy()
+
+    @property
     def confusion(self) -> np.ndarray:
         """Counts: row = true digit, column = predicted digit."""
         pairs = self.labels * NUM_CLASSES + self.predictions

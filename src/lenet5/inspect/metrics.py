@@ -94,8 +94,3 @@ def pca_2d(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     variance = singular**2
     return centred @ components[:2].T, variance[:2] / variance.sum()
 
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(1, keepdims=True)  # avoids overflow; softmax is shift-invariant
-    exps = np.exp(shifted)
-    return exps / exps.sum(1, keepdims=True)

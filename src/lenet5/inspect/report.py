@@ -51,7 +51,7 @@ def build_report(weights: str | Path | None, out_dir: Path, *, image: Path | Non
     digit_source = probes.digit_from_file(image) if image is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
     evaluation = evaluate_model(loaded, data_dir)
-    inputs = Inputs(loaded, evaluation, metrics.softmax(evaluation.logits.numpy().astype(np.float64)),
+    inputs = Inputs(loaded, evaluation, evaluation.probabilities,
                     evaluation.labels.numpy(), out_dir)
     record: dict[str, Any] = {"weights": str(loaded.path), "test_accuracy": evaluation.accuracy,
                               "test_loss": evaluation.loss, "test_images": len(inputs.labels)}
