@@ -6,18 +6,19 @@ import multiprocessing
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import pytest
+from test_compare import TINY, started_points
 
 from lenet5.cli import main
 from lenet5.compare.store import open_storage
-
-from test_compare import TINY, started_points
 
 GRID = ["compare", "--grid", "activation=tanh,relu", "--seeds", "2", "--optimizer", "adam", "--lr", "0.003", *TINY]
 KILL_DEADLINE = 240  # seconds to wait for the first trial before giving up
@@ -35,24 +36,40 @@ def finished_points(url: str, name: str) -> set[tuple[str, int]]:
     return {(t.params["variant"], t.params["seed"]) for t in study.get_trials(states=(TrialState.COMPLETE,))}
 
 
+def study_created(db_path: Path, name: str) -> bool:
+    """Whether the compare has created its study, read without touching the schema.
+
+    Opening an Optuna storage on a database whose tables are still being created would race
+    the compare process for the schema, so wait (read-only) until the study row exists.
+    """
+    if not db_path.exists():
+        return False
+    try:
+        with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)) as db:
+            return db.execute("SELECT 1 FROM studies WHERE study_name = ?", (name,)).fetchone() is not None
+    except sqlite3.OperationalError:  # tables not there yet, or locked for a moment
+        return False
+
+
 def test_killed_compare_resumes_without_repeating_finished_trials(tmp_path, capsys):
     args = GRID + ["--project", str(tmp_path), "--name", "resume"]
     study_dir = tmp_path / "resume"
     url = f"sqlite:///{study_dir / 'study.db'}"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    process = subprocess.Popen([sys.executable, "-m", "lenet5", *args], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log_path = tmp_path / "compare.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "lenet5", *args], env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + KILL_DEADLINE
     done: set[tuple[str, int]] = set()
     try:
         while not done and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.3)
-            if (study_dir / "study.db").exists():
+            if study_created(study_dir / "study.db", "resume"):
                 done = finished_points(url, "resume")
     finally:
         process.send_signal(signal.SIGKILL)  # no chance to clean up, like a power cut
         process.wait()
-    assert done, "no trial finished before the deadline"
+    assert done, f"no trial finished before the deadline; exit {process.returncode}:\n{log_path.read_text()}"
     assert len(done) < 4, "the compare finished before it could be killed"
     folders = {p: next(study_dir.glob(f"trials/*{p[0]}/seed{p[1]}")) / "summary.json" for p in done}
     stamps = {p: path.stat().st_mtime_ns for p, path in folders.items()}
