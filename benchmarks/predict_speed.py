@@ -21,7 +21,6 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from lenet5.checkpoint import LoadedModel, load_model
 from lenet5.config import TrainConfig
 from lenet5.data.mnist import load_split
 from lenet5.errors import WeightsError
@@ -29,6 +28,7 @@ from lenet5.export import export_onnx, onnx_session
 from lenet5.model import LeNet5
 from lenet5.predict import Predictor
 from lenet5.preprocess import Normalization
+from lenet5.weights import LoadedModel, load_model
 
 BATCH_SIZES = (1, 64, 1000)
 

@@ -37,12 +37,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from lenet5.checkpoint import LAST, load_model
 from lenet5.config import ModelConfig, TrainConfig
 from lenet5.data.mnist import load_split
+from lenet5.inference import evaluate
 from lenet5.model import IMAGE_SIZE, LeNet5
 from lenet5.preprocess import Normalization
-from lenet5.train import evaluate, fit
+from lenet5.train import fit
+from lenet5.weights import LAST, load_model
 
 TARGET_ACCURACY = 0.99
 # The reference recipe, as pytorch/examples-style MNIST tutorials write it.

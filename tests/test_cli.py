@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
-from lenet5.checkpoint import save_weights
 from lenet5.cli import main
 from lenet5.config import ModelConfig, TrainConfig
 from lenet5.model import LeNet5
 from lenet5.preprocess import Normalization
+from lenet5.weights import save_weights
 
 QUICK = ["--epochs", "1", "--train-subset", "2000", "--batch-size", "32", "--val-size", "500", "--threads", "2"]
 

@@ -5,9 +5,25 @@ from __future__ import annotations
 import pytest
 
 from lenet5.compare.store import TrialRecord
-from lenet5.compare.studies import BUILTIN, Claim, Study, Variant, build_config, grid_study
-from lenet5.compare.verdict import (HELD, NOT_HELD, UNCLEAR, compare_pair, divergence_verdict,
-                                    early_stopping_verdict, pair_verdict, separated, verdicts)
+from lenet5.compare.studies import (
+    BUILTIN,
+    Claim,
+    Study,
+    Variant,
+    build_config,
+    grid_study,
+)
+from lenet5.compare.verdict import (
+    HELD,
+    NOT_HELD,
+    UNCLEAR,
+    compare_pair,
+    divergence_verdict,
+    early_stopping_verdict,
+    pair_verdict,
+    separated,
+    verdicts,
+)
 from lenet5.errors import Lenet5Error
 
 

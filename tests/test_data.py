@@ -12,7 +12,14 @@ import pytest
 import torch
 
 from lenet5.cli import main
-from lenet5.data.mnist import DATASETS, VALIDATION_SPLIT_SEED, bundled_dir, load_split, load_splits, verify_md5
+from lenet5.data.mnist import (
+    DATASETS,
+    VALIDATION_SPLIT_SEED,
+    bundled_dir,
+    load_split,
+    load_splits,
+    verify_md5,
+)
 from lenet5.errors import ChecksumError, DataError
 
 MNIST_MD5 = DATASETS["mnist"].md5

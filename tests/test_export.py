@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from drawn_digits import as_png, draw_digit
 
 import lenet5
-from drawn_digits import as_png, draw_digit
-from lenet5.checkpoint import load_model
 from lenet5.cli import main
 from lenet5.data.mnist import load_split
 from lenet5.errors import WeightsError
-from lenet5.train import predict_logits
+from lenet5.inference import predict_logits
+from lenet5.weights import load_model
 
 onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from lenet5.checkpoint import load_model
 from lenet5.cli import main
 from lenet5.data.mnist import load_split
 from lenet5.evaluate import evaluate_model
 from lenet5.hooks import capture_activations
-from lenet5.inspect import metrics, probes
+from lenet5.inspection import metrics, probes
+from lenet5.weights import load_model
 
 SECTIONS = ("curves", "confusion", "per-class", "mistakes", "filters", "feature-maps", "pca", "reliability")
 

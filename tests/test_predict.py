@@ -8,17 +8,24 @@ import threading
 import numpy as np
 import pytest
 import torch
+from drawn_digits import (
+    as_jpeg,
+    as_png,
+    draw_digit,
+    photo_like,
+    with_alpha,
+    with_exif_rotation,
+)
 from PIL import Image
 
 import lenet5
-from drawn_digits import as_jpeg, as_png, draw_digit, photo_like, with_alpha, with_exif_rotation
-from lenet5.checkpoint import load_model
 from lenet5.cli import main
 from lenet5.data.mnist import load_split
 from lenet5.errors import WeightsError
+from lenet5.inference import predict_logits
 from lenet5.predict import Prediction
 from lenet5.preprocess import ImageError, NoDigitError
-from lenet5.train import predict_logits
+from lenet5.weights import load_model
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,29 @@ import zlib
 import numpy as np
 import pytest
 import torch
+from drawn_digits import (
+    as_jpeg,
+    as_png,
+    bounding_box,
+    centre_of_mass,
+    draw_digit,
+    photo_like,
+    similarity,
+    with_alpha,
+    with_exif_rotation,
+)
 from PIL import Image
 
-from drawn_digits import (as_jpeg, as_png, bounding_box, centre_of_mass, draw_digit, photo_like, similarity,
-                          with_alpha, with_exif_rotation)
 from lenet5.data.mnist import load_split
-from lenet5.preprocess import (DIGIT_BOX, MAX_IMAGE_PIXELS, ImageError, NoDigitError, image_to_mnist,
-                               open_image, to_mnist)
+from lenet5.preprocess import (
+    DIGIT_BOX,
+    MAX_IMAGE_PIXELS,
+    ImageError,
+    NoDigitError,
+    image_to_mnist,
+    open_image,
+    to_mnist,
+)
 
 
 def realistic_variants(digit: int) -> dict[str, object]:

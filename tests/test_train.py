@@ -6,14 +6,15 @@ from dataclasses import replace
 
 import pytest
 import torch
+from conftest import quick_config
 from safetensors.torch import load_file
 
-from conftest import quick_config
-from lenet5.checkpoint import load_model
 from lenet5.config import ModelConfig
 from lenet5.data.mnist import load_splits
 from lenet5.errors import NonFiniteLossError
-from lenet5.train import evaluate, fit
+from lenet5.inference import evaluate
+from lenet5.train import fit
+from lenet5.weights import load_model
 
 
 def quiet(_: str) -> None:

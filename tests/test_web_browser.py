@@ -26,8 +26,8 @@ from PIL import Image
 pytest.importorskip("fastapi")
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-from lenet5.checkpoint import atomic_write_bytes  # noqa: E402
 from lenet5.data.mnist import load_split  # noqa: E402
+from lenet5.files import atomic_write_bytes  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [

@@ -1,129 +1,20 @@
-"""Self-describing weights and resumable training state, written atomically.
+"""The resumable training state (``state.pt``): optimiser, schedule, early stopping, history.
 
-A weights file is a safetensors file whose metadata holds the config that built the model
-and the normalisation it was trained with, so :func:`load_model` can rebuild it with nothing
-else. Every consumer (eval, predict, inspect, export, serve) goes through :func:`load_model`.
+Weights live in :mod:`lenet5.weights`; this file is what ``--resume`` needs on top of them.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import os
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .config import TrainConfig
 from .errors import WeightsError
-from .model import LeNet5
-from .preprocess import Normalization
+from .files import atomic_write_bytes
 
-FORMAT = "lenet5/1"
-BEST, LAST, STATE = "best.safetensors", "last.safetensors", "state.pt"
-TRAIN_RUNS = Path("runs") / "train"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name beside the target (same filesystem, so the rename is atomic); opened with
-    # plain open() so the file gets the usual umask permissions, unlike mkstemp's 0600.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def save_weights(path: Path, model: torch.nn.Module, config: TrainConfig, normalization: Normalization,
-                 extra: dict[str, Any] | None = None) -> None:
-    """Save weights plus everything needed to rebuild and feed the model."""
-    from safetensors.torch import save
-
-    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
-    metadata = {
-        "format": FORMAT,
-        "config": config.to_json(),
-        "normalization": json.dumps(normalization.to_dict()),
-        "extra": json.dumps(extra or {}),
-    }
-    atomic_write_bytes(path, save(tensors, metadata=metadata))
-
-
-@dataclass
-class LoadedModel:
-    """A model rebuilt from a weights file, in eval mode, with what it needs to be fed."""
-
-    model: LeNet5
-    config: TrainConfig
-    normalization: Normalization
-    extra: dict[str, Any]
-    path: Path
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Rebuild a LeNet-5 from a weights file (or a run folder, meaning its best weights)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
-
-    path = resolve_weights(path)
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
-    if metadata.get("format") != FORMAT:
-        raise WeightsError(f"{path}: not a lenet5 weights file (metadata format {metadata.get('format')!r})")
-    config = TrainConfig.from_dict(json.loads(metadata["config"]))
-    normalization = Normalization(**json.loads(metadata["normalization"]))
-    model = LeNet5.from_config(config.model)
-    try:
-        model.load_state_dict(tensors)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
-        raise WeightsError(f"{path}: weights do not fit this architecture ({first})") from None
-    model.to(device).eval()
-    return LoadedModel(model, config, normalization, json.loads(metadata.get("extra", "{}")), path)
-
-
-def latest_run(root: Path = TRAIN_RUNS) -> Path:
-    """The most recently modified run folder under ``root`` that holds weights."""
-    runs = [p for p in Path(root).glob("*") if (p / BEST).is_file() or (p / LAST).is_file()]
-    if not runs:
-        raise WeightsError(f"no trained runs under {root}/: run `lenet5 train` first or pass --weights")
-    return max(runs, key=lambda p: p.stat().st_mtime)
-
-
-def resolve_weights(weights: str | Path | None) -> Path:
-    """Turn ``--weights`` (None, a run folder or a file) into a weights file path.
-
-    None means the newest run under runs/train; a folder means its best weights, falling
-    back to the last ones if training never finished an epoch with validation.
-    """
-    path = latest_run() if weights is None else Path(weights)
-    if path.is_dir():
-        for name in (BEST, LAST):
-            if (path / name).is_file():
-                return path / name
-        raise WeightsError(f"{path}: run folder has no {BEST} or {LAST}")
-    if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found")
-    return path
+STATE = "state.pt"
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:

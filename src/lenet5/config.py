@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,3 +126,17 @@ class TrainConfig:
 def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(cls)}
     return {k: v for k, v in values.items() if k in names}
+
+
+def field_type(hint: Any) -> type:
+    """The scalar type behind ``int``, ``float | None`` and the like."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """A copy of ``config`` with ``overrides`` (``{field: value, "model": {field: value}}``) applied."""
+    merged = config.to_dict()
+    merged["model"].update(overrides.get("model", {}))
+    merged.update({k: v for k, v in overrides.items() if k != "model"})
+    return TrainConfig.from_dict(merged)

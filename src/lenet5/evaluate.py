@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import LoadedModel
 from .data.mnist import NUM_CLASSES, load_split
-from .runs import write_csv
-from .train import predict_logits
+from .files import write_csv
+from .inference import predict_logits
+from .weights import LoadedModel
 
 
 @dataclass

@@ -17,10 +17,11 @@ from typing import Any
 
 import torch
 
-from .checkpoint import LoadedModel, atomic_write_bytes
 from .errors import Lenet5Error, WeightsError
+from .files import atomic_write_bytes
 from .model import IMAGE_SIZE
 from .preprocess import Normalization
+from .weights import LoadedModel
 
 OPSET = 17  # supported by every onnxruntime since 1.11
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
@@ -100,7 +101,7 @@ def check_against_torch(loaded: LoadedModel, path: Path, images: torch.Tensor | 
         Lenet5Error: the two disagree beyond CHECK_TOLERANCE or predict different digits.
     """
     from .data.mnist import load_split
-    from .train import predict_logits
+    from .inference import predict_logits
 
     if images is None:
         images = load_split("test")[0][:CHECK_IMAGES]

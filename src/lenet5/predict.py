@@ -16,9 +16,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .checkpoint import LoadedModel, load_model, resolve_weights
 from .errors import WeightsError
 from .preprocess import ImageError, Normalization, image_to_mnist
+from .weights import LoadedModel, load_model, resolve_weights
 
 BACKENDS = ("torch", "onnx")
 BATCH_SIZE = 256  # images per forward pass: large enough to be fast, small enough to stay lean

@@ -18,32 +18,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import BEST, LAST, STATE, atomic_write_text, load_state, save_state, save_weights
+from .checkpoint import STATE, load_state, save_state
 from .config import TrainConfig
 from .data.mnist import Splits, load_splits
-from .errors import Lenet5Error, NonFiniteLossError
+from .errors import NonFiniteLossError
+from .files import atomic_write_text, write_csv
+from .inference import evaluate, resolve_device
 from .model import LeNet5, count_parameters
 from .plots import plot_curves
 from .preprocess import Normalization
-from .runs import write_csv
 from .verdict import curve_verdict
+from .weights import BEST, LAST, save_weights
 
-EVAL_BATCH_SIZE = 1000  # evaluation keeps no activations for backward, so batches can be big
 EPOCH_SEED_STRIDE = 1_000_003  # a prime: (seed, epoch) pairs never collide for epoch < stride
-
-
-def resolve_device(name: str) -> torch.device:
-    """Map ``auto|cpu|cuda|mps`` to a device, refusing one this machine does not have."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
-    if not available[name]:
-        raise Lenet5Error(f"device {name!r} is not available on this machine")
-    return torch.device(name)
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -99,25 +86,6 @@ def train_one_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
         progress.update(1)
         progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
     return total_loss / seen, correct / seen
-
-
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             normalize: Normalization) -> tuple[float, float]:
-    """Mean loss and accuracy, in eval mode with autograd off; (nan, nan) for no images."""
-    if len(images) == 0:
-        return math.nan, math.nan
-    logits = predict_logits(model, images, normalize)
-    loss = nn.functional.cross_entropy(logits, labels.to(logits.device)).item()
-    correct = int((logits.argmax(1).cpu() == labels.cpu()).sum())
-    return loss, correct / len(labels)
-
-
-def predict_logits(model: nn.Module, images: torch.Tensor, normalize: Normalization) -> torch.Tensor:
-    """Logits for uint8 images, in batches, with dropout off and batchnorm on running stats."""
-    model.eval()
-    device = next(model.parameters()).device
-    with torch.inference_mode():
-        return torch.cat([model(normalize(chunk.to(device))) for chunk in images.split(EVAL_BATCH_SIZE)])
 
 
 @dataclass

@@ -14,7 +14,7 @@ import sys
 from ..errors import Lenet5Error
 
 # Subcommand modules, in the order `lenet5 --help` lists them.
-COMMANDS = ("train", "evaluate", "data", "summary", "explain", "inspect", "serve", "predict", "export", "compare")
+COMMANDS = ("train", "eval", "data", "summary", "explain", "inspect", "serve", "predict", "export", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:

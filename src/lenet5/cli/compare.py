@@ -47,9 +47,10 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from ..compare.report import write_report
-    from ..compare.runner import COMPARE_RUNS, CompareJob, run_compare
+    from ..compare.runner import CompareJob, run_compare
     from ..compare.store import open_study, trial_records
     from ..compare.studies import BUILTIN, grid_study
+    from ..files import COMPARE_RUNS
 
     if args.seeds < 1 or args.workers < 1:
         raise Lenet5Error("--seeds and --workers must be at least 1")

@@ -19,9 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import load_model
     from ..export import check_against_torch, export_onnx
     from ..predict import ONNX_FILE
+    from ..weights import load_model
 
     loaded = load_model(args.run)
     out = args.out or loaded.path.parent / ONNX_FILE

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..files import INSPECT_RUNS
 from .options import add_weights_argument
-
-INSPECT_RUNS = Path("runs") / "inspect"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,11 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import resolve_weights
     from ..errors import Lenet5Error
-    from ..inspect.probes import digit_from_file
-    from ..inspect.report import build_report
-    from ..runs import next_run_dir
+    from ..files import next_run_dir
+    from ..inspection.probes import digit_from_file
+    from ..inspection.report import build_report
+    from ..weights import resolve_weights
 
     if args.digits < 1:
         raise Lenet5Error(f"invalid --digits {args.digits}: must be at least 1")

@@ -11,7 +11,7 @@ import dataclasses
 import typing
 from typing import Any
 
-from ..config import CHOICES, ModelConfig, TrainConfig
+from ..config import CHOICES, ModelConfig, TrainConfig, field_type
 
 HELP = {
     "activation": "nonlinearity after each conv and hidden linear layer",
@@ -34,16 +34,10 @@ HELP = {
 SKIP = {"num_classes"}
 
 
-def _arg_type(hint: Any) -> type:
-    """The scalar type behind ``int``, ``float | None`` and the like."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
-
-
 def add_config_arguments(parser: argparse.ArgumentParser, only: set[str] | None = None) -> None:
     """Add one flag per config field (or per field in ``only``), defaulting to None.
 
-    None means "not given", so :func:`config_from_args` can tell an explicit flag from a
+    None means "not given", so :func:`overrides_from_args` can tell an explicit flag from a
     default, which ``--resume`` and ``compare`` need.
     """
     for cls in (ModelConfig, TrainConfig):
@@ -55,7 +49,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, only: set[str] | None 
             flag = "--" + field.name.replace("_", "-")
             default = getattr(defaults, field.name)
             help_text = f"{HELP.get(field.name, field.name.replace('_', ' '))} (default: {default})"
-            kind = _arg_type(hints[field.name])
+            kind = field_type(hints[field.name])
             if kind is bool:
                 parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
             elif field.name == "betas":
@@ -76,14 +70,6 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         target = overrides["model"] if field.name in model_fields else overrides
         target[field.name] = tuple(value) if field.name == "betas" else value
     return overrides
-
-
-def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
-    """A copy of ``config`` with ``overrides`` (as from :func:`overrides_from_args`) applied."""
-    merged = config.to_dict()
-    merged["model"].update(overrides.get("model", {}))
-    merged.update({k: v for k, v in overrides.items() if k != "model"})
-    return TrainConfig.from_dict(merged)
 
 
 def add_weights_argument(parser: argparse.ArgumentParser) -> None:

@@ -73,7 +73,7 @@ def collect_files(paths: list[Path]) -> Iterator[Path]:
     """Each file as given; a folder's image files (by extension), in natural order."""
     from PIL import Image
 
-    from ..runs import natural_key
+    from ..files import natural_key
 
     extensions = {ext.lower() for ext in Image.registered_extensions()}
     for path in paths:
@@ -126,7 +126,7 @@ def _save_preprocessed(digit, out_dir: Path, path: Path, taken: set[str]) -> Non
     """Write ``out_dir/<stem>.png`` (``<stem>-2.png``... if two inputs share a stem), atomically."""
     from PIL import Image
 
-    from ..checkpoint import atomic_write_bytes
+    from ..files import atomic_write_bytes
 
     name, number = f"{path.stem}.png", 1
     while name in taken:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..config import ModelConfig
-from .options import add_config_arguments, apply_overrides, overrides_from_args
+from ..config import ModelConfig, apply_overrides
+from .options import add_config_arguments, overrides_from_args
 
 MODEL_OPTIONS = {"activation", "pool", "dropout", "batchnorm"}
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if args.weights is not None:
         if overrides != {"model": {}}:
             raise Lenet5Error("--weights brings its own architecture; drop --activation/--pool/--dropout/--batchnorm")
-        from ..checkpoint import load_model
+        from ..weights import load_model
 
         config = load_model(args.weights).config.model
     else:

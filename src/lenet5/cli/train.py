@@ -7,11 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from ..checkpoint import TRAIN_RUNS
-from ..config import TrainConfig
+from ..config import TrainConfig, apply_overrides
 from ..errors import Lenet5Error
-from ..runs import next_run_dir
-from .options import add_config_arguments, apply_overrides, overrides_from_args
+from ..files import TRAIN_RUNS, next_run_dir
+from .options import add_config_arguments, overrides_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import LAST, load_model
 from ..config import TrainConfig
 from ..data.mnist import load_split
-from ..train import evaluate
+from ..inference import evaluate
+from ..weights import LAST, load_model
 
 
 def train_mode_accuracy(run_dir: Path, config: TrainConfig) -> float:

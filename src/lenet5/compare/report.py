@@ -8,7 +8,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checkpoint import atomic_write_text
+from ..files import atomic_write_text
 from .metrics import METRICS, metric_values
 from .store import TrialRecord
 from .studies import Study

@@ -19,10 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .store import default_url, mark_grid_point, open_study, point_of, queue_missing, waiting_count
+from .store import (
+    default_url,
+    mark_grid_point,
+    open_study,
+    point_of,
+    queue_missing,
+    waiting_count,
+)
 from .studies import Study, folder_name
 
-COMPARE_RUNS = Path("runs") / "compare"
 STARTED_LOG = "started.log"  # one line per trial start, appended: proof of what ran when
 
 
@@ -109,7 +115,7 @@ def run_trial(trial, job: CompareJob, log: Callable[[str], None]) -> float:
     import optuna
 
     from ..errors import NonFiniteLossError
-    from ..runs import read_csv
+    from ..files import read_csv
     from ..train import fit
 
     frozen = trial.study._storage.get_trial(trial._trial_id)  # live trials hide their system attrs

@@ -15,8 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..cli.options import _arg_type, apply_overrides
-from ..config import ModelConfig, TrainConfig
+from ..config import ModelConfig, TrainConfig, apply_overrides, field_type
 from ..errors import Lenet5Error
 
 MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)}
@@ -159,7 +158,7 @@ def parse_value(name: str, text: str) -> Any:
     """Parse ``text`` as the type of config field ``name``; a one-line error if it cannot."""
     owner = ModelConfig if name in MODEL_FIELDS else TrainConfig
     hint = typing.get_type_hints(owner)[name]
-    kind = _arg_type(hint)
+    kind = field_type(hint)
     optional = type(None) in typing.get_args(hint)
     if optional and kind is not str and text.lower() == "none":
         return None

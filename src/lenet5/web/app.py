@@ -23,7 +23,14 @@ from ..predict import Predictor
 from ..preprocess import MAX_IMAGE_PIXELS, NoDigitError
 from .schemas import ErrorBody, Health, ModelInfo, PredictBody
 from .service import DigitService, analysis_payload
-from .uploads import DEFAULT_MAX_UPLOAD_BYTES, FILE_FIELD, MULTIPART, RAW_IMAGE_TYPES, UploadError, read_upload
+from .uploads import (
+    DEFAULT_MAX_UPLOAD_BYTES,
+    FILE_FIELD,
+    MULTIPART,
+    RAW_IMAGE_TYPES,
+    UploadError,
+    read_upload,
+)
 
 STATIC = Path(__file__).parent / "static"
 # The page loads nothing but its own files; the browser enforces it, not just our good intentions.

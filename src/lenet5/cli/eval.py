@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..runs import next_run_dir
+from ..files import EVAL_RUNS, next_run_dir
 from .options import add_weights_argument
 
 
@@ -20,12 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import load_model
     from ..evaluate import evaluate_model, write_confusion
+    from ..weights import load_model
 
     loaded = load_model(args.weights)
     evaluation = evaluate_model(loaded, args.data_dir)
-    out_dir = args.out or next_run_dir(Path("runs") / "eval")
+    out_dir = args.out or next_run_dir(EVAL_RUNS)
     csv_path, png_path = write_confusion(evaluation, out_dir)
     print(f"weights {loaded.path}")
     print(f"test loss {evaluation.loss:.4f}  accuracy {evaluation.accuracy:.2%} "

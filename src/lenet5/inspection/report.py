@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import LoadedModel, atomic_write_text, load_model
 from ..evaluate import Evaluation, evaluate_model
+from ..files import atomic_write_text
+from ..weights import LoadedModel, load_model
 from . import figures, metrics, probes
 from .html import Section, Table, render
 
@@ -79,7 +80,7 @@ def build_report(weights: str | Path | None, out_dir: Path, *, image: Path | Non
 
 def _run_files(loaded: LoadedModel) -> tuple[list[dict[str, float]], dict[str, Any]]:
     """The training history and summary stored beside the weights, if this is a run folder."""
-    from ..runs import read_csv
+    from ..files import read_csv
 
     run_dir = loaded.path.parent
     history = read_csv(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else []
