@@ -7,14 +7,18 @@ import json
 import sys
 from pathlib import Path
 
-from ..config import TrainConfig, apply_overrides
+from ..config import TrainConfig
 from ..errors import Lenet5Error
 from ..files import TRAIN_RUNS, next_run_dir
+from ..recipes import DEFAULT_RECIPE, RECIPES, format_recipes, recipe_config
 from .options import add_config_arguments, overrides_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train LeNet-5 and write a run folder")
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="NAME",
+                        help=f"a named preset that the other flags override: {', '.join(RECIPES)} (default: {DEFAULT_RECIPE})")
+    parser.add_argument("--list-recipes", action="store_true", help="print each recipe with its measured figures")
     add_config_arguments(parser)
     parser.add_argument("--project", type=Path, default=TRAIN_RUNS, help="where run folders go (default: runs/train)")
     parser.add_argument("--name", default="exp", help="run folder name; exp2, exp3, ... if taken (default: exp)")
@@ -25,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..train import fit  # torch import deferred so `lenet5 --help` is instant
 
+    if args.list_recipes:
+        print(format_recipes())
+        return 0
     overrides = overrides_from_args(args)
     if args.resume is not None:
         run_dir = args.resume
@@ -35,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             raise Lenet5Error("--resume continues a run with its own config.json; drop the other options")
         config = TrainConfig.from_dict(json.loads(config_path.read_text()))
     else:
-        config = apply_overrides(TrainConfig(), overrides)
+        config = recipe_config(args.recipe, overrides)
         config.validate()  # before creating a run folder for a config that cannot run
         run_dir = next_run_dir(args.project, args.name)
     try:
