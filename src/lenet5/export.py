@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from .errors import Lenet5Error, WeightsError
+from .extras import require
 from .files import atomic_write_bytes
 from .model import IMAGE_SIZE
 from .preprocess import Normalization
@@ -29,13 +30,7 @@ META_NORMALIZATION, META_CONFIG, META_SOURCE = "lenet5.normalization", "lenet5.c
 
 
 def _require(module: str) -> Any:
-    """Import an optional dependency, or say how to install it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise Lenet5Error(f"{module} is not installed: pip install 'lenet5[onnx]'") from None
+    return require(module, "onnx", "ONNX export and inference")
 
 
 def export_onnx(loaded: LoadedModel, path: Path) -> Path:

@@ -31,12 +31,10 @@ def run(args: argparse.Namespace) -> int:
         raise Lenet5Error(f"invalid --max-upload-mb {args.max_upload_mb}: must be positive")
     if args.threads < 1:
         raise Lenet5Error(f"invalid --threads {args.threads}: must be at least 1")
-    try:
-        import uvicorn
+    from ..extras import require
 
-        from ..web.app import create_app
-    except ImportError as exc:
-        raise Lenet5Error(f"serving needs the web extra ({exc.name} is missing): pip install 'lenet5[web]'") from None
+    uvicorn = require("uvicorn", "web", "lenet5 serve")
+    create_app = require("lenet5.web.app", "web", "lenet5 serve").create_app
     import torch
 
     from ..predict import load

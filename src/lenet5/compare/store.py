@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Lenet5Error
+from ..extras import require
 from .studies import Study
 
 STORE_FILE = "study.db"
@@ -51,11 +52,9 @@ def default_url(study_dir: Path) -> str:
 
 
 def _optuna():
-    try:
-        import optuna
-    except ImportError:
-        raise Lenet5Error("lenet5 compare needs optuna: pip install 'lenet5[compare]'") from None
     import warnings
+
+    optuna = require("optuna", "compare", "lenet5 compare")
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Heartbeats and their retry callback are marked experimental; they are what we need.
