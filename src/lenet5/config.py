@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,10 @@ POOLS = ("max", "avg")
 NORMALIZATIONS = ("[-1,1]", "[0,1]", "zscore", "none")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
+AUGMENTS = ("none", "affine", "elastic")  # see lenet5.data.augment
 DEVICES = ("auto", "cpu", "cuda", "mps")
+IMAGE_SIDE = 28  # MNIST images are 28x28: translations beyond half of that leave the frame
+MAX_SHEAR = 60.0  # degrees; tan() grows without bound towards 90
 
 # Which option takes which fixed set of values; checked in one place.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -29,6 +33,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "normalization": NORMALIZATIONS,
     "optimizer": OPTIMIZERS,
     "schedule": SCHEDULES,
+    "augment": AUGMENTS,
     "device": DEVICES,
 }
 
@@ -70,6 +75,16 @@ class TrainConfig:
     scale_lr: bool = False  # linear scaling rule: lr * batch_size / base_batch_size
     base_batch_size: int = 128
     accumulate: int = 1  # gradient accumulation steps per optimiser update
+    label_smoothing: float = 0.0  # training loss only; evaluation always uses hard labels
+    # augmentation of the training split (magnitudes are uniform bounds; inert for "none")
+    augment: str = "none"
+    rotation: float = 10.0  # degrees
+    scale: float = 0.1  # relative: a factor in [1 - scale, 1 + scale]
+    translation: float = 2.0  # pixels
+    shear: float = 10.0  # degrees
+    elastic_alpha: float = 34.0  # pixels; Simard et al. 2003 used alpha 34, sigma 4
+    elastic_sigma: float = 4.0  # pixels
+    clean_epochs: int = 0  # the last N epochs train on undistorted images
     # early stopping on validation loss
     patience: int = 5
     min_delta: float = 0.0
@@ -98,6 +113,30 @@ class TrainConfig:
             raise Lenet5Error(f"invalid val_size {self.val_size}: must be >= 0")
         if self.train_subset is not None and self.train_subset < 1:
             raise Lenet5Error(f"invalid train_subset {self.train_subset}: must be at least 1")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise Lenet5Error(f"invalid --label-smoothing {self.label_smoothing}: must be in [0, 1)")
+        self._validate_augmentation()
+
+    def _validate_augmentation(self) -> None:
+        """Each magnitude in its range, named by its flag, so a typo fails before any run folder."""
+        half_image = IMAGE_SIDE / 2
+        ranges = {  # field: (low, high, high included?, what the bound means)
+            "rotation": (0.0, 180.0, True, "degrees"),
+            "scale": (0.0, 1.0, False, "the scale factor 1 - scale must stay positive"),
+            "translation": (0.0, half_image, True, "pixels, at most half the image"),
+            "shear": (0.0, MAX_SHEAR, True, "degrees"),
+            "elastic_alpha": (0.0, math.inf, True, "pixels"),
+        }
+        for name, (low, high, closed, meaning) in ranges.items():
+            value = getattr(self, name)
+            if not (low <= value <= high if closed else low <= value < high):
+                bracket = "]" if closed else ")"
+                raise Lenet5Error(f"invalid --{name.replace('_', '-')} {value}: must be in "
+                                  f"[{low:g}, {high:g}{bracket} ({meaning})")
+        if not self.elastic_sigma > 0:
+            raise Lenet5Error(f"invalid --elastic-sigma {self.elastic_sigma}: must be positive (pixels)")
+        if self.clean_epochs < 0:
+            raise Lenet5Error(f"invalid --clean-epochs {self.clean_epochs}: must be >= 0")
 
     @property
     def effective_lr(self) -> float:

@@ -20,6 +20,7 @@ from torch import nn
 
 from .checkpoint import STATE, load_state, save_state
 from .config import TrainConfig
+from .data.augment import Augmenter, augmenter_for
 from .data.mnist import Splits, load_splits
 from .errors import NonFiniteLossError
 from .files import atomic_write_text, write_csv
@@ -60,17 +61,26 @@ def batch_indices(count: int, batch_size: int, generator: torch.Generator) -> It
     return iter(order.split(batch_size))
 
 
-def train_one_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, normalize: Normalization,
+def train_one_epoch(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, augment: Augmenter | None,
                     optimizer: torch.optim.Optimizer, scheduler: Any, config: TrainConfig,
                     generator: torch.Generator, progress: Any) -> tuple[float, float]:
-    """One pass over the training images; returns (mean loss, accuracy)."""
+    """One pass over the (already normalised) training inputs; returns (mean loss, accuracy).
+
+    ``augment``, if given, distorts each batch with draws from ``generator`` after the
+    shuffle, so the epoch's seed fixes both.
+    """
     model.train()  # dropout active, batchnorm uses and updates batch statistics
-    loss_fn = nn.CrossEntropyLoss()
-    total_loss, correct, seen = 0.0, 0, 0
-    batches = list(batch_indices(len(images), config.batch_size, generator))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    # Running sums stay tensors: a per-batch .item() would wait for the device every step.
+    total_loss = torch.zeros((), dtype=torch.float64, device=inputs.device)
+    correct = torch.zeros((), dtype=torch.int64, device=inputs.device)
+    seen = 0
+    batches = list(batch_indices(len(inputs), config.batch_size, generator))
     for step, index in enumerate(batches, start=1):
-        inputs, targets = normalize(images[index]), labels[index]
-        logits = model(inputs)
+        batch, targets = inputs[index], labels[index]
+        if augment is not None:
+            batch = augment(batch, generator)
+        logits = model(batch)
         loss = loss_fn(logits, targets)  # logits + integer labels; softmax is inside the loss
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"loss became {loss.item()} at batch {step}")
@@ -80,12 +90,14 @@ def train_one_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
-        total_loss += loss.item() * len(index)
-        correct += int((logits.argmax(1) == targets).sum())
+        total_loss += loss.detach().double() * len(index)
+        correct += (logits.argmax(1) == targets).sum()
         seen += len(index)
         progress.update(1)
-        progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
-    return total_loss / seen, correct / seen
+        if not progress.disable:  # formatting the postfix costs a sync and a string per batch
+            progress.set_postfix(loss=f"{float(total_loss) / seen:.4f}", acc=f"{int(correct) / seen:.4f}",
+                                 refresh=False)
+    return float(total_loss) / seen, int(correct) / seen
 
 
 @dataclass
@@ -135,6 +147,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         torch.set_num_threads(config.threads)
     splits = _splits_on(load_splits(config.data_dir, config.val_size, config.train_subset), device)
     normalize = Normalization.fit(config.normalization, splits.train_images)
+    train_inputs = normalize(splits.train_images)  # once, not per batch: float32 (N, 1, 28, 28)
     torch.manual_seed(config.seed)
     model = LeNet5.from_config(config.model).to(device)
     updates_per_epoch = math.ceil(math.ceil(len(splits.train_images) / config.batch_size) / config.accumulate)
@@ -171,8 +184,9 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         generator = torch.Generator().manual_seed(seed)  # shuffle order
         with _progress(len(splits.train_images), config, f"epoch {epoch}/{config.epochs}") as bar:
             try:
-                train_loss, train_acc = train_one_epoch(model, splits.train_images, splits.train_labels,
-                                                        normalize, optimizer, scheduler, config, generator, bar)
+                train_loss, train_acc = train_one_epoch(model, train_inputs, splits.train_labels,
+                                                        augmenter_for(config, epoch), optimizer, scheduler,
+                                                        config, generator, bar)
             except NonFiniteLossError as exc:
                 _write_summary(run_dir, {"status": "diverged", "error": str(exc), "epoch": epoch})
                 raise NonFiniteLossError(f"training stopped at epoch {epoch}: {exc}; try a smaller --lr. "

@@ -30,6 +30,15 @@ HELP = {
     "gamma": "lr decay factor (schedule=step)",
     "threads": "CPU threads for torch (default: torch's choice)",
     "seed": "same seed, same weights (bitwise on CPU)",
+    "label_smoothing": "spread this share of each training target over all classes",
+    "augment": "distort training images on the fly (affine; elastic adds Simard's field to it)",
+    "rotation": "augmentation: max rotation, degrees",
+    "scale": "augmentation: max relative scale change (0.1: x0.9 to x1.1)",
+    "translation": "augmentation: max shift, pixels",
+    "shear": "augmentation: max horizontal shear, degrees",
+    "elastic_alpha": "augment=elastic: field strength alpha, pixels (Simard 2003: 34)",
+    "elastic_sigma": "augment=elastic: field smoothness sigma, pixels (Simard 2003: 4)",
+    "clean_epochs": "the last N epochs train on undistorted images",
 }
 SKIP = {"num_classes"}
 
