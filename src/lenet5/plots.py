@@ -66,3 +66,20 @@ def plot_confusion(confusion: np.ndarray, path: Path, title: str = "confusion ma
             ax.text(predicted, true, str(count), ha="center", va="center", fontsize=7, color=colour)
     ax.set_title(title)
     save_figure(fig, path)
+
+
+def plot_augmentation(originals: np.ndarray, distorted: np.ndarray, path: Path, title: str = "") -> None:
+    """One row per image: the original, then its distorted versions (all in [0, 1])."""
+    plt = _pyplot()
+    rows, draws = distorted.shape[:2]
+    fig, axes = plt.subplots(rows, draws + 1, figsize=(1.1 * (draws + 1), 1.1 * rows), squeeze=False)
+    for row in range(rows):
+        for column, image in enumerate([originals[row], *distorted[row]]):
+            ax = axes[row, column]
+            ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title("original" if column == 0 else f"draw {column}", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    save_figure(fig, path)

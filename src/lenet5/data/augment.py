@@ -136,10 +136,23 @@ class Augmenter:
         return warp(images, grid.to(images.device, images.dtype))
 
 
+def distortion_of(config: TrainConfig) -> Distortion:
+    """The distortion ``config``'s augmentation fields describe."""
+    return Distortion(config.augment, config.rotation, config.scale, config.translation, config.shear,
+                      config.elastic_alpha, config.elastic_sigma)
+
+
 def augmenter_for(config: TrainConfig, epoch: int) -> Augmenter | None:
     """The augmenter for one epoch of ``config``'s run: None when it trains on clean images."""
-    distortion = Distortion(config.augment, config.rotation, config.scale, config.translation, config.shear,
-                            config.elastic_alpha, config.elastic_sigma)
+    distortion = distortion_of(config)
     if distortion.is_identity or epoch > config.epochs - config.clean_epochs:
         return None
     return Augmenter(distortion)
+
+
+def preview(images: torch.Tensor, distortion: Distortion, draws: int, seed: int) -> torch.Tensor:
+    """``draws`` distorted versions of each uint8 (N, 28, 28) image: float (N, draws, 28, 28) in [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    pixels = images.unsqueeze(1).to(torch.float32) / 255
+    augment = Augmenter(distortion)
+    return torch.cat([augment(pixels, generator) for _ in range(draws)], dim=1)
