@@ -1,11 +1,12 @@
-"""The epoch loop's overhead: ``lenet5.train.train_one_epoch`` against the loop it replaced.
+"""The epoch loop's cost: ``lenet5.train.train_one_epoch`` against the loop it replaced, and with augmentation.
 
 The earlier loop normalised every batch from uint8, called ``loss.item()`` and formatted a
 progress-bar postfix on every batch. The current one normalises the training split once and
-keeps its running sums on the device. Both train the same LeNet-5 with the same seeds, so
-their weights must come out identical; this script checks that, then times whole epochs,
-alternating the two loops so a machine that gets busier hits both alike, and reports each
-loop's best epoch (the least disturbed by other processes).
+keeps its running sums on the device. Both train the same LeNet-5 (the lab recipe) with the
+same seeds, so their weights must come out identical; this script checks that. It also times
+the current loop with ``--augment affine`` and ``elastic`` (default magnitudes), whose cost
+the issue caps at 1.3x an undistorted epoch. Epochs alternate between the arms so a machine
+that gets busier hits all alike, and each arm reports its best epoch (the least disturbed).
 
     .venv/bin/python benchmarks/train_loop.py [--threads 2] [--images 20000] [--repeats 3]
     .venv/bin/python benchmarks/train_loop.py --quick
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -22,6 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from lenet5.config import TrainConfig
+from lenet5.data.augment import augmenter_for
 from lenet5.data.mnist import load_splits
 from lenet5.model import LeNet5
 from lenet5.preprocess import Normalization
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     splits = load_splits(None, config.val_size, args.images)
     normalize = Normalization.fit(config.normalization, splits.train_images)
     updates = -(-len(splits.train_images) // config.batch_size) * (args.repeats + 1)
-    arms = {"previous": setup(config, updates), "current": setup(config, updates)}
+    arms = {name: setup(config, updates) for name in ("previous", "current", "affine", "elastic")}
     best = {name: float("inf") for name in arms}
     inputs = None
     for repeat in range(args.repeats):
@@ -93,18 +96,20 @@ def main(argv: list[str] | None = None) -> None:
                 else:
                     if inputs is None:
                         inputs = normalize(splits.train_images)  # fit does this once per run
-                    train_one_epoch(model, inputs, splits.train_labels, None, optimizer, scheduler, config,
+                    augment = None if name == "current" else augmenter_for(replace(config, augment=name), 1)
+                    train_one_epoch(model, inputs, splits.train_labels, augment, optimizer, scheduler, config,
                                     generator, bar)
             best[name] = min(best[name], time.perf_counter() - started)
-    weights = [model.state_dict() for model, _, _ in arms.values()]
+    weights = [arms[name][0].state_dict() for name in ("previous", "current")]
     identical = all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
     count = len(splits.train_images)
     print(f"train_loop: torch {torch.__version__}, {args.threads} thread(s), {count:,} images x {args.repeats} "
           f"epochs per loop, lab recipe (batch {config.batch_size})\n")
-    print("| loop     | best epoch s | img/s  |")
-    print("|----------|--------------|--------|")
+    print("| loop              | best epoch s | img/s  | time vs current |")
+    print("|-------------------|--------------|--------|-----------------|")
     for name, seconds in best.items():
-        print(f"| {name:<8} | {seconds:12.2f} | {count / seconds:6,.0f} |")
+        label = name if name in ("previous", "current") else f"current + {name}"
+        print(f"| {label:<17} | {seconds:12.2f} | {count / seconds:6,.0f} | {seconds / best['current']:14.2f}x |")
     print(f"\ncurrent / previous throughput: {best['previous'] / best['current']:.2f}x; "
           f"weights bit-identical: {identical}")
     if not identical:

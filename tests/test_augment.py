@@ -4,12 +4,21 @@ import csv
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import quick_config
 from safetensors.torch import load_file
 
 from lenet5.cli import main
 from lenet5.config import TrainConfig
-from lenet5.data.augment import Augmenter, Distortion, affine_theta, augmenter_for, warp
+from lenet5.data.augment import (
+    Augmenter,
+    Distortion,
+    affine_theta,
+    augmenter_for,
+    gaussian_kernel,
+    smooth,
+    warp,
+)
 from lenet5.data.mnist import load_split
 from lenet5.train import fit
 
@@ -159,3 +168,14 @@ def test_preview_writes_a_png(tmp_path):
     out = tmp_path / "preview.png"
     assert main(["data", "preview", "--augment", "elastic", "--count", "3", "--draws", "2", "--out", str(out)]) == 0
     assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_smoothing_matches_a_zero_padded_gaussian_convolution():
+    fields = torch.rand(6, 2, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
+    kernel = gaussian_kernel(4.0)
+    radius = len(kernel) // 2
+    flat = fields.reshape(-1, 1, SIZE, SIZE)
+    reference = F.conv2d(F.conv2d(flat, kernel.view(1, 1, -1, 1), padding=(radius, 0)),
+                         kernel.view(1, 1, 1, -1), padding=(0, radius)).reshape(fields.shape)
+    torch.testing.assert_close(smooth(fields, 4.0), reference, rtol=0, atol=1e-6)
+    assert float(kernel.sum()) == pytest.approx(1.0)

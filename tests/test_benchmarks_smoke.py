@@ -28,23 +28,24 @@ def _load_train_speed():
 train_speed = _load_train_speed()
 
 
-def test_train_speed_quick_prints_both_arms() -> None:
+def test_train_speed_quick_prints_every_arm() -> None:
     result = subprocess.run([sys.executable, str(BENCHMARKS / "train_speed.py"), "--quick", "--threads", "1",
-                             "--epochs-table"], capture_output=True, text=True, timeout=120,
-                            cwd=BENCHMARKS.parent)
+                             "--arms", "lab", "speedrun", "reference", "--epochs-table"],
+                            capture_output=True, text=True, timeout=180, cwd=BENCHMARKS.parent)
     assert result.returncode == 0, result.stderr
     tables = _table_rows(result.stdout)
-    rows = {cells[0]: cells for cells in tables[6]}
-    assert set(rows) == {"ours", "reference"}, result.stdout
-    for name, (_, epochs, images_per_second, reached, _, accuracy) in rows.items():
-        assert epochs == "1"
+    rows = {cells[0]: cells for cells in tables[8]}
+    assert set(rows) == {"lab", "speedrun", "reference"}, result.stdout
+    for name, (_, seeds, epochs, images_per_second, reached, _, accuracy, worst) in rows.items():
+        assert seeds == "1" and epochs == "1"
         assert float(images_per_second.replace(",", "")) > 0
-        assert 0.0 <= float(accuracy) <= 1.0
+        assert 0.0 <= float(accuracy) <= 1.0 and accuracy == worst
         # 2,000 images for one epoch cannot honestly reach 99%.
         assert reached == "not reached in 1 epoch", name
-    per_epoch = tables[8]  # arm, epoch, seconds, images, img/s, loss, accuracy, cumulative
-    assert [(cells[0], cells[1], cells[3]) for cells in per_epoch] == [("ours", "1", "2,000"),
-                                                                        ("reference", "1", "2,000")]
+    per_epoch = tables[9]  # arm, seed, epoch, seconds, images, img/s, loss, accuracy, cumulative
+    assert [(cells[0], cells[2], cells[4]) for cells in per_epoch] == [
+        ("lab", "1", "2,000"), ("speedrun", "1", "2,000"), ("reference", "1", "2,000")]
+    assert "speedrun: throughput" in result.stdout
 
 
 def _table_rows(stdout: str) -> dict[int, list[list[str]]]:
@@ -52,9 +53,16 @@ def _table_rows(stdout: str) -> dict[int, list[list[str]]]:
     tables: dict[int, list[list[str]]] = {}
     for line in stdout.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if line.startswith("|") and cells[0] in ("ours", "reference"):
+        if line.startswith("|") and cells[0] in (*train_speed.RECIPE_ARMS, train_speed.REFERENCE):
             tables.setdefault(len(cells), []).append(cells)
     return tables
+
+
+def test_train_loop_quick_finds_both_loops_identical() -> None:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "train_loop.py"), "--quick", "--threads", "1"],
+                            capture_output=True, text=True, timeout=120, cwd=BENCHMARKS.parent)
+    assert result.returncode == 0, result.stderr
+    assert "weights bit-identical: True" in result.stdout
 
 
 def test_train_speed_rejects_bad_threads() -> None:
@@ -100,3 +108,11 @@ def test_arm_that_never_reaches_target_says_so() -> None:
     arm = _arm([0.95, 0.98], [1.0, 1.0])
     assert arm.reached_epoch is None and arm.seconds_to_target is None
     assert "not reached in 2 epochs" in train_speed.summary_table([arm])
+
+
+def test_seeds_give_mean_std_and_the_worst_seed() -> None:
+    arms = [_arm([0.98, 0.992], [1.0, 1.0]), _arm([0.99, 0.994], [2.0, 2.0]), _arm([0.97, 0.988], [1.0, 1.0])]
+    row = train_speed.summary_table(arms).splitlines()[2]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == "3" and cells[4] == "2 of 3 seeds"
+    assert cells[6] == "0.9913 +- 0.0031" and cells[7] == "0.9880"

@@ -87,15 +87,23 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
     return kernel / kernel.sum()
 
 
-def smooth(fields: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian-blur (N, C, H, W) fields with zero padding, as two 1-D convolutions."""
-    kernel = gaussian_kernel(sigma).to(fields.device)
-    count, channels, height, width = fields.shape
-    flat = fields.reshape(count * channels, 1, height, width)
+def smoothing_matrix(size: int, sigma: float) -> torch.Tensor:
+    """The (size, size) band matrix that blurs one image axis with zero padding.
+
+    ``M @ X @ M.T`` equals a 2-D gaussian convolution of ``X`` with zeros outside, but as two
+    small matrix products it runs several times faster than ``conv2d`` with a single channel.
+    """
+    kernel = gaussian_kernel(sigma)
     radius = len(kernel) // 2
-    flat = F.conv2d(flat, kernel.view(1, 1, -1, 1), padding=(radius, 0))
-    flat = F.conv2d(flat, kernel.view(1, 1, 1, -1), padding=(0, radius))
-    return flat.reshape(count, channels, height, width)
+    offsets = torch.arange(size)[:, None] - torch.arange(size)[None, :]
+    inside = offsets.abs() <= radius
+    return torch.where(inside, kernel[(offsets + radius).clamp(0, len(kernel) - 1)], 0.0)
+
+
+def smooth(fields: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian-blur (..., H, W) square fields with zero padding."""
+    matrix = smoothing_matrix(fields.shape[-1], sigma).to(fields.device)
+    return matrix @ fields @ matrix.T
 
 
 def elastic_offsets(count: int, size: int, alpha: float, sigma: float,
