@@ -17,8 +17,8 @@ accuracy first reaches 99%.
 
 Both judges agree: ``lenet5.inference.evaluate`` on the test images with the [-1, 1]
 normalisation, which is what the reference transforms compute. Ratios compare each recipe
-with the reference measured in the same run. ``--seeds N`` repeats every arm with seeds
-0..N-1 and reports mean +- std and the minimum.
+with the reference measured in the same run. ``--seeds N`` repeats every arm with N seeds
+(0..N-1 unless ``--first-seed`` says otherwise) and reports mean +- std and the minimum.
 
     .venv/bin/python benchmarks/train_speed.py                          # all four arms, 1 seed
     .venv/bin/python benchmarks/train_speed.py --arms speedrun --seeds 5
@@ -341,7 +341,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="epoch cap for the reference, which stops once it reaches 99%% test accuracy")
     parser.add_argument("--arms", nargs="+", choices=(*RECIPE_ARMS, REFERENCE), default=[*RECIPE_ARMS, REFERENCE],
                         help="which arms to run, in this order (default: all)")
-    parser.add_argument("--seeds", type=int, default=1, help="repeat every arm with seeds 0..N-1 (default 1)")
+    parser.add_argument("--seeds", type=int, default=1, help="repeat every arm with N seeds (default 1)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds run from this one up (default 0), so one study can be split across processes")
     parser.add_argument("--epochs-table", action="store_true", help="also print one row per epoch")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke test: 1 epoch on {QUICK_TRAIN_IMAGES:,} training images, "
@@ -368,12 +370,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"train_speed: torch {torch.__version__}, {args.threads} thread(s), {platform.machine()}, "
           f"{args.seeds} seed(s), target {TARGET_ACCURACY:.0%} on {len(test_images):,} test images"
           f"{' (quick: a smoke test, not a measurement)' if args.quick else ''}", flush=True)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     configs = {(name, seed): recipe_arm_config(name, args, seed, full_count)
-               for name in args.arms if name != REFERENCE for seed in range(args.seeds)}
+               for name in args.arms if name != REFERENCE for seed in seeds}
     _warm_up([REFERENCE_BATCH_SIZE, *(config.batch_size for config, _ in configs.values())])
     arms = []
     # Seeds outermost, so a machine that gets busier half-way hits every arm alike.
-    for seed in range(args.seeds):
+    for seed in seeds:
         for name in args.arms:
             if name == REFERENCE:
                 arms.append(run_reference(train_images, train_labels, test, args.max_epochs, seed))
