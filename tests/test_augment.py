@@ -119,7 +119,7 @@ def test_clean_epochs_switch_augmentation_off_at_the_end():
 
 
 def test_resume_with_augmentation_replays_exactly(tmp_path):
-    config = quick_config(epochs=3, train_subset=1500, val_size=500, augment="elastic", clean_epochs=1,
+    config = quick_config(epochs=3, train_subset=600, val_size=200, augment="elastic", clean_epochs=1,
                           label_smoothing=0.1)
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
     whole.mkdir()
