@@ -41,8 +41,9 @@ def test_train_then_eval_smoke(tmp_path, capsys, monkeypatch):
 
 
 def test_resume_finishes_an_interrupted_run_bit_for_bit(tmp_path, capsys, monkeypatch):
-    import lenet5.train
     from safetensors.torch import load_file
+
+    import lenet5.train
 
     two_epochs = [*QUICK, "--epochs", "2", "--project", str(tmp_path)]
     assert main(["train", *two_epochs, "--name", "whole"]) == 0
