@@ -35,11 +35,14 @@ RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (
            measured="99.13% test accuracy, 75 s of training (2 cores)"),
     Recipe("speedrun", "the fastest way to 99%: ReLU + batchnorm, batch 256, AdamW one-cycle to lr 1.5e-2, "
            "label smoothing 0.1, 2 epochs on all 60,000 images",
-           {**MODERN_NETWORK, "epochs": 2, "batch_size": 256, "lr": 1.5e-2}),
+           {**MODERN_NETWORK, "epochs": 2, "batch_size": 256, "lr": 1.5e-2},
+           measured="99.21% +- 0.05% test accuracy over 5 seeds (worst 99.17%), 99% at epoch 2 on every seed; "
+                    "120,000 training images (benchmarks/train_speed.py --arms speedrun --seeds 5)"),
     Recipe("best", "the highest accuracy: ReLU + batchnorm, AdamW one-cycle, label smoothing 0.1, "
            "random affine distortions, the last 2 of 15 epochs undistorted",
            {**MODERN_NETWORK, "epochs": 15, "batch_size": 128, "lr": 3e-3, "augment": "affine",
-            "clean_epochs": 2}),
+            "clean_epochs": 2},
+           measured="BEST_MEASURED"),
 )}
 DEFAULT_RECIPE = "lab"
 
