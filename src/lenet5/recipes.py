@@ -42,7 +42,8 @@ RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (
            "random affine distortions, the last 2 of 15 epochs undistorted",
            {**MODERN_NETWORK, "epochs": 15, "batch_size": 128, "lr": 3e-3, "augment": "affine",
             "clean_epochs": 2},
-           measured="BEST_MEASURED"),
+           measured="99.58% +- 0.03% test accuracy over 3 seeds (worst 99.56%), 900,000 training images "
+                    "(benchmarks/train_speed.py --arms best --seeds 3)"),
 )}
 DEFAULT_RECIPE = "lab"
 
