@@ -117,7 +117,7 @@ class TrainConfig:
         in_range("momentum", self.momentum, 0.0, 1.0)
         in_range("weight_decay", self.weight_decay, 0.0, math.inf)
         in_range("eps", self.eps, 0.0, math.inf)
-        in_range("gamma", self.gamma, 0.0, 1.0, low_open=True, high_open=False)
+        in_range("gamma", self.gamma, 0.0, math.inf, low_open=True)  # > 1 grows the lr; allowed
         in_range("min_delta", self.min_delta, 0.0, math.inf)
         if len(self.betas) != 2:
             raise Lenet5Error(f"invalid {flag('betas')} {self.betas}: give two values B1 B2")

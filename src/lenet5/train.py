@@ -22,7 +22,8 @@ from .checkpoint import STATE, load_state, save_state
 from .config import TrainConfig
 from .data.mnist import Splits, load_splits
 from .errors import NonFiniteLossError
-from .files import atomic_write_text, write_csv
+from .faults import fault_point
+from .files import atomic_write_text, remove_partial_writes, write_csv
 from .inference import evaluate, resolve_device
 from .model import LeNet5, count_parameters
 from .plots import plot_curves
@@ -84,6 +85,7 @@ def train_one_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
         correct += int((logits.argmax(1) == targets).sum())
         seen += len(index)
         progress.update(1)
+        fault_point("mid-epoch")
         progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
     return total_loss / seen, correct / seen
 
@@ -130,6 +132,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         The summary, also written to ``summary.json``.
     """
     config.validate()
+    remove_partial_writes(run_dir)  # temp files of a write that a crash interrupted
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -176,7 +179,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
             except NonFiniteLossError as exc:
                 _write_summary(run_dir, {"status": "diverged", "error": str(exc), "epoch": epoch})
                 raise NonFiniteLossError(f"training stopped at epoch {epoch}: {exc}; try a smaller --lr. "
-                                         f"The last good checkpoint is kept in {run_dir}") from None
+                                         f"{_kept(run_dir)}") from None
         val_loss, val_acc = evaluate(model, splits.val_images, splits.val_labels, normalize)
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc, "lr": lr, "seconds": time.perf_counter() - started}
@@ -187,6 +190,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         if improved:
             save_weights(run_dir / BEST, model, config, normalize, {"epoch": epoch})
         save_weights(run_dir / LAST, model, config, normalize, {"epoch": epoch})
+        fault_point("after-weights")
         save_state(run_dir / STATE, {
             "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "early_stopping": vars(stopper).copy(),
@@ -237,10 +241,19 @@ def _finish(model: LeNet5, config: TrainConfig, splits: Splits, normalize: Norma
     return summary
 
 
+def _kept(run_dir: Path) -> str:
+    """What a diverged run leaves behind: say so only if an epoch finished."""
+    if (run_dir / LAST).is_file():
+        return f"The last good checkpoint is kept in {run_dir}"
+    return f"No epoch finished, so no checkpoint was saved in {run_dir}"
+
+
 def _write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    """summary.json must be valid JSON: NaN or infinity (an empty split, say) becomes null."""
     import json
 
-    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in summary.items()}
+    atomic_write_text(run_dir / "summary.json", json.dumps(clean, indent=2, allow_nan=False))
 
 
 def _splits_on(splits: Splits, device: torch.device) -> Splits:

@@ -74,9 +74,13 @@ def md5sum(path: Path) -> str:
 
 def verify_md5(path: Path, expected: str) -> None:
     """Raise :class:`ChecksumError` if ``path`` does not hash to ``expected``."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    actual = md5sum(path)
+    from ..files import check_regular_file
+
+    check_regular_file(path, DataError)
+    try:
+        actual = md5sum(path)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if actual != expected:
         raise ChecksumError(f"{path}: md5 {actual} does not match the published {expected}; "
                             "the file is corrupt or not the official release")
