@@ -40,6 +40,13 @@ RESERVED_NAMES = {"", ".", ".."}
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
     path = Path(path)
+    try:
+        _write_then_rename(path, data)
+    except OSError as exc:  # disk full, read-only, a folder or a file in the way: one clear line
+        raise Lenet5Error(f"{path}: cannot write the file ({_reason(exc)})") from None
+
+
+def _write_then_rename(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # A unique name beside the target (same filesystem, so the rename is atomic); opened with
     # plain open() so the file gets the usual umask permissions, unlike mkstemp's 0600.

@@ -52,8 +52,11 @@ def run(args: argparse.Namespace) -> int:
     from ..compare.studies import BUILTIN, grid_study
     from ..files import COMPARE_RUNS
 
-    if args.seeds < 1 or args.workers < 1:
-        raise Lenet5Error("--seeds and --workers must be at least 1")
+    from ..files import check_run_name, ensure_dir
+
+    for flag, value in (("--seeds", args.seeds), ("--workers", args.workers)):
+        if value < 1:
+            raise Lenet5Error(f"invalid {flag} {value}: must be at least 1")
     if args.grid:
         study = grid_study(args.grid, args.name or args.study or "grid")
     elif args.study in BUILTIN:
@@ -65,8 +68,10 @@ def run(args: argparse.Namespace) -> int:
     threads = overrides.pop("threads", None) or max(1, (os.cpu_count() or 1) // args.workers)
     # Flags override the study's base; a variant still sets the options it is about.
     study = replace(study, name=args.name or study.name, base={**study.base, **overrides})
+    check_run_name(study.name)  # it names the study's folder under --project
     for label in study.labels():  # refuse a bad option before any trial starts
         study.config(label, 0)
+    ensure_dir(args.project or COMPARE_RUNS, "--project")
     job = CompareJob(study, args.seeds, args.project or COMPARE_RUNS, args.storage or "", threads)
     try:
         run_compare(job, args.workers)

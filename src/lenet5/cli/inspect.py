@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import Lenet5Error
-    from ..files import next_run_dir
+    from ..files import ensure_dir, next_run_dir
     from ..inspection.probes import digit_from_file
     from ..inspection.report import build_report
     from ..weights import resolve_weights
@@ -34,10 +34,12 @@ def run(args: argparse.Namespace) -> int:
     if args.digits < 1:
         raise Lenet5Error(f"invalid --digits {args.digits}: must be at least 1")
     if args.image is not None:
-        if not args.image.is_file():
+        if not args.image.exists():
             raise Lenet5Error(f"{args.image}: image file not found")
         digit_from_file(args.image)  # an unreadable image is reported before an output folder is made
     resolve_weights(args.weights)  # and so is a missing model
+    if args.out is not None:
+        ensure_dir(args.out, "--out")
     out_dir = args.out or next_run_dir(INSPECT_RUNS)
     report = build_report(args.weights, out_dir, image=args.image, data_dir=args.data_dir, digits=args.digits)
     print(f"wrote {report} (open it in a browser; it works offline) and its figures in {out_dir}")

@@ -94,17 +94,15 @@ def download_verified(url: str, md5: str, target: Path, timeout: float) -> int:
     """Download ``url`` into memory, check its md5, then write it to ``target`` atomically.
 
     Returns the number of bytes written. Raises :class:`MirrorFailure` for anything the
-    mirror did wrong and :class:`DataError` if the local folder cannot be written; either
+    mirror did wrong and :class:`Lenet5Error` if the local folder cannot be written; either
     way ``target`` is left as it was.
     """
     body = io.BytesIO()
     digest, size = _stream(url, body, timeout)
     if digest != md5:
         raise MirrorFailure(f"served {size} bytes with md5 {digest}, expected {md5}")
-    try:
-        atomic_write_bytes(target, body.getvalue())
-    except OSError as exc:  # no point trying other mirrors when the disk is full or read-only
-        raise DataError(f"{target}: cannot write the download ({exc.strerror or exc})") from None
+    # A local disk problem raises Lenet5Error: no point trying other mirrors then.
+    atomic_write_bytes(target, body.getvalue())
     return size
 
 
