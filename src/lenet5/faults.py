@@ -1,10 +1,12 @@
-"""Fault injection for the crash tests: ``LENET5_FAULT=POINT:N`` kills the process at a named point.
+"""Fault injection for the crash tests: ``LENET5_FAULT=POINT[@TAG]:N`` kills the process at a named point.
 
-Training calls :func:`fault_point` at the places a real crash would hurt most (mid-epoch,
-between writing the weights and the state, inside an atomic write before its rename). When
-the environment variable names a point, its N-th occurrence in this process ends the process
-at once with ``os._exit`` -- no cleanup, no ``finally`` blocks, like a power cut or a kill -9.
-Without the variable every call is a dictionary lookup and nothing else.
+Training calls :func:`fault_point` where a real crash would hurt most: ``mid-epoch`` (after
+each batch), ``after-weights`` (weights written, resume state not yet) and ``mid-write``
+(inside every atomic write, after the temp file is complete and before its rename; the tag
+is the target file's name, so ``mid-write@state.pt:2`` means the second write of state.pt).
+When the variable names a point, its N-th matching occurrence in this process ends the
+process at once with ``os._exit``: no cleanup and no ``finally`` blocks, like a kill -9 or a
+power cut. Without the variable each call is one environment lookup.
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ POINTS = ("mid-epoch", "after-weights", "mid-write")
 _seen: Counter[str] = Counter()
 
 
-def fault_point(name: str) -> None:
-    """Crash here if ``LENET5_FAULT`` is ``name:N`` and this is the N-th time ``name`` is reached."""
+def fault_point(name: str, tag: str | None = None) -> None:
+    """Crash here if ``LENET5_FAULT`` names this point (and tag) and this is its N-th occurrence."""
     spec = os.environ.get(ENV)
     if not spec:
         return
-    point, _, occurrence = spec.partition(":")
-    if point != name:
+    target, _, occurrence = spec.rpartition(":") if ":" in spec else (spec, "", "1")
+    point, _, wanted_tag = target.partition("@")
+    if point != name or (wanted_tag and wanted_tag != tag):
         return
-    _seen[name] += 1
-    if _seen[name] == int(occurrence or 1):
-        sys.stderr.write(f"lenet5: injected fault {name}:{_seen[name]}\n")
+    _seen[target] += 1
+    if _seen[target] == int(occurrence):
+        sys.stderr.write(f"lenet5: injected fault {target}:{occurrence}\n")
         sys.stderr.flush()
         os._exit(EXIT_CODE)

@@ -56,7 +56,7 @@ def _write_then_rename(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        fault_point("mid-write")  # the crash tests kill here: the temp file is written, not yet renamed
+        fault_point("mid-write", path.name)  # crash tests kill here: temp file complete, not yet renamed
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
