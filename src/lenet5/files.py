@@ -10,6 +10,7 @@ which accepts regular files only (a FIFO would hang) and turns OSError into one
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
@@ -17,6 +18,7 @@ import os
 import re
 import stat
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import Lenet5Error
@@ -84,18 +86,54 @@ def check_run_name(name: str, flag: str = "--name") -> str:
     return name
 
 
-def ensure_dir(path: Path, flag: str) -> Path:
-    """Create folder ``path`` (and parents) or raise one line saying why it cannot be one."""
+def check_dir_target(path: Path, flag: str) -> Path:
+    """Fail now, before any work, if folder ``path`` could not be created or written; create nothing.
+
+    Checking without creating means a command that fails later leaves no empty folder behind.
+    """
     path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise Lenet5Error(f"{flag} {path}: is a file, not a folder") from None
-    except OSError as exc:
-        raise Lenet5Error(f"{flag} {path}: cannot create the folder ({_reason(exc)})") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise Lenet5Error(f"{flag} {path}: folder is not writable")
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent  # the folder `mkdir -p` would start from
+    if not existing.is_dir():
+        where = "is a file, not a folder" if existing == path else f"{existing} is a file, not a folder"
+        raise Lenet5Error(f"{flag} {path}: {where}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise Lenet5Error(f"{flag} {path}: {existing} is not writable")
     return path
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path.parent != path:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+@contextlib.contextmanager
+def output_folder(out: Path | None, root: Path, *, name: str = "exp", flag: str = "--out") -> Iterator[Path]:
+    """Yield ``out`` (created) or a fresh run folder ``root/name``; undo the creation if the body fails.
+
+    A command that fails after making its folder (bad data found, weights that will not load)
+    removes the folders it created, as long as nothing was written into them.
+    """
+    check_dir_target(out if out is not None else root, flag)
+    created = _missing_folders(Path(out if out is not None else root))
+    if out is None:
+        path = next_run_dir(root, name, flag)
+        created.insert(0, path)
+    else:
+        path = Path(out)
+        path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        for folder in created:  # deepest first, so a parent is empty once its child is gone
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # refuses a folder with anything in it
+        raise
 
 
 def next_run_dir(root: Path, name: str = "exp", flag: str = "--project") -> Path:
@@ -105,7 +143,11 @@ def next_run_dir(root: Path, name: str = "exp", flag: str = "--project") -> Path
     processes starting at once can never be handed the same one.
     """
     check_run_name(name)
-    ensure_dir(root, flag)
+    check_dir_target(root, flag)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Lenet5Error(f"{flag} {root}: cannot create the folder ({_reason(exc)})") from None
     number = 1
     while True:
         path = root / (name if number == 1 else f"{name}{number}")

@@ -237,8 +237,7 @@ def _finish(model: LeNet5, config: TrainConfig, splits: Splits, normalize: Norma
     # The best weights now also record how well they did, for eval/serve to show.
     save_weights(best_path, model, config, normalize,
                  {"epoch": best_epoch, "test_accuracy": test_acc, "test_loss": test_loss})
-    _write_summary(run_dir, summary)
-    return summary
+    return _write_summary(run_dir, summary)
 
 
 def _kept(run_dir: Path) -> str:
@@ -248,12 +247,13 @@ def _kept(run_dir: Path) -> str:
     return f"No epoch finished, so no checkpoint was saved in {run_dir}"
 
 
-def _write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+def _write_summary(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     """summary.json must be valid JSON: NaN or infinity (an empty split, say) becomes null."""
     import json
 
     clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in summary.items()}
     atomic_write_text(run_dir / "summary.json", json.dumps(clean, indent=2, allow_nan=False))
+    return clean
 
 
 def _splits_on(splits: Splits, device: torch.device) -> Splits:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from ..compare.studies import BUILTIN, grid_study
     from ..files import COMPARE_RUNS
 
-    from ..files import check_run_name, ensure_dir
+    from ..files import check_run_name, check_dir_target
 
     for flag, value in (("--seeds", args.seeds), ("--workers", args.workers)):
         if value < 1:
@@ -67,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
     overrides = _flat(overrides_from_args(args))
     threads = overrides.pop("threads", None) or max(1, (os.cpu_count() or 1) // args.workers)
     # Flags override the study's base; a variant still sets the options it is about.
-    study = replace(study, name=args.name or study.name, base={**study.base, **overrides})
+    study = replace(study, name=study.name if args.name is None else args.name, base={**study.base, **overrides})
     check_run_name(study.name)  # it names the study's folder under --project
     for label in study.labels():  # refuse a bad option before any trial starts
         study.config(label, 0)
-    ensure_dir(args.project or COMPARE_RUNS, "--project")
+    check_dir_target(args.project or COMPARE_RUNS, "--project")
     job = CompareJob(study, args.seeds, args.project or COMPARE_RUNS, args.storage or "", threads)
     try:
         run_compare(job, args.workers)

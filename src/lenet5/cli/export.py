@@ -24,13 +24,13 @@ def run(args: argparse.Namespace) -> int:
     from ..weights import load_model
 
     from ..errors import Lenet5Error
-    from ..files import ensure_dir
+    from ..files import check_dir_target
 
     loaded = load_model(args.run)
     out = args.out or loaded.path.parent / ONNX_FILE
     if out.is_dir():
         raise Lenet5Error(f"--out {out}: is a folder; name the .onnx file to write")
-    ensure_dir(out.parent, "--out")
+    check_dir_target(out.parent, "--out")
     export_onnx(loaded, out)
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB) from {loaded.path}")
     if args.check:

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import Lenet5Error
-    from ..files import ensure_dir, next_run_dir
+    from ..files import output_folder
     from ..inspection.probes import digit_from_file
     from ..inspection.report import build_report
     from ..weights import resolve_weights
@@ -38,9 +38,7 @@ def run(args: argparse.Namespace) -> int:
             raise Lenet5Error(f"{args.image}: image file not found")
         digit_from_file(args.image)  # an unreadable image is reported before an output folder is made
     resolve_weights(args.weights)  # and so is a missing model
-    if args.out is not None:
-        ensure_dir(args.out, "--out")
-    out_dir = args.out or next_run_dir(INSPECT_RUNS)
-    report = build_report(args.weights, out_dir, image=args.image, data_dir=args.data_dir, digits=args.digits)
+    with output_folder(args.out, INSPECT_RUNS) as out_dir:  # removed again if the report fails
+        report = build_report(args.weights, out_dir, image=args.image, data_dir=args.data_dir, digits=args.digits)
     print(f"wrote {report} (open it in a browser; it works offline) and its figures in {out_dir}")
     return 0

@@ -40,14 +40,14 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import Lenet5Error
     from ..predict import load
 
-    from ..files import ensure_dir
+    from ..files import check_dir_target
 
     for flag, value in (("--batch-size", args.batch_size), ("--top-k", args.top_k), ("--threads", args.threads)):
         if value is not None and value < 1:
             raise Lenet5Error(f"invalid {flag} {value}: must be at least 1")
     files = list(collect_files(args.paths))
     if args.save_preprocessed is not None:  # before any work: a file in the way is known now
-        ensure_dir(args.save_preprocessed, "--save-preprocessed")
+        check_dir_target(args.save_preprocessed, "--save-preprocessed")
     if args.threads:
         import torch
 

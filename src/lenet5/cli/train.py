@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..errors import Lenet5Error
-from ..files import TRAIN_RUNS, next_run_dir, read_text
+from ..files import TRAIN_RUNS, output_folder, read_text
 from ..recipes import DEFAULT_RECIPE, RECIPES, format_recipes, recipe_config
 from .options import add_config_arguments, overrides_from_args
 
@@ -46,14 +46,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = recipe_config(args.recipe, overrides)
         config.validate()  # before creating a run folder for a config that cannot run
-        run_dir = next_run_dir(args.project, args.name)
+        run_dir = None
     try:
-        summary = fit(config, run_dir, resume=resume)
-    except Lenet5Error:
-        if args.resume is None and not any(run_dir.iterdir()):
-            run_dir.rmdir()  # bad data found before the first write: leave no empty exp folder
-        raise
+        if args.resume is not None:
+            summary = fit(config, run_dir, resume=resume)
+        else:  # bad data found before the first write: the empty run folder is removed again
+            with output_folder(None, args.project, name=args.name, flag="--project") as run_dir:
+                summary = fit(config, run_dir)
     except KeyboardInterrupt:
+        if run_dir is None or not run_dir.is_dir():
+            print("lenet5: interrupted before the first epoch; nothing was saved", file=sys.stderr)
+            return 130
         print(f"lenet5: interrupted; finished epochs are saved. Continue with: lenet5 train --resume {run_dir}",
               file=sys.stderr)
         return 130

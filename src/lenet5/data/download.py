@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import DataError
-from ..files import atomic_write_bytes
+from ..files import atomic_write_bytes, check_dir_target
 from .mnist import DATASETS, md5sum
 
 CHUNK_BYTES = 1 << 16
@@ -56,10 +56,7 @@ def download_dataset(name: str, dest: str | Path, mirrors: Sequence[str] | None 
     if not mirror_list:
         raise DataError("no mirrors to download from")
     dest = Path(dest)
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"{dest}: cannot create the download folder ({exc.strerror or exc})") from None
+    check_dir_target(dest, "--dest")  # created by the first verified file, so a failure leaves nothing
     paths = []
     for file_name, md5 in files.md5.items():
         target = dest / file_name
@@ -110,8 +107,8 @@ def _stream(url: str, handle: BinaryIO, timeout: float) -> tuple[str, int]:
     """Copy the body of ``url`` into ``handle``; return its md5 hex digest and length."""
     digest = hashlib.md5()
     size = 0
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             declared = response.headers.get("Content-Length")
             while chunk := response.read(CHUNK_BYTES):
