@@ -162,6 +162,9 @@ def _images(root: Path) -> None:
     (root / "images").mkdir()
     (root / "images" / "digit.png").write_bytes(as_png(digit))
     os.mkfifo(root / "fifo.png")
+    (root / "big.png").write_bytes(bytes(5 * 2**20))  # over the web API's default 4 MiB limit
+    (root / "form-without-file.txt").write_bytes(
+        b'--x\r\nContent-Disposition: form-data; name="other"\r\n\r\nhello\r\n--x--\r\n')
     (root / "a-file").write_text("in the way")
 
 
@@ -200,6 +203,30 @@ def run_cli(argv: list[str] | str, *, timeout: int = HANG_SECONDS) -> Outcome:
         signal.signal(signal.SIGALRM, previous)
     kind = {0: "ok", 1: "failed", 2: "error"}.get(code, f"exit {code}")
     return Outcome(kind, code, out.getvalue(), err.getvalue())
+
+
+def web_client(root: Path):
+    """A TestClient on the app serving ``root/model.safetensors`` with the default limits."""
+    from fastapi.testclient import TestClient
+
+    from lenet5.predict import load
+    from lenet5.web.app import create_app
+
+    return TestClient(create_app(load(root / "model.safetensors")), raise_server_exceptions=False)
+
+
+def run_http(client, request: str, root: Path) -> tuple[int, str]:
+    """Run ``METHOD PATH [(CONTENT-TYPE)] [< FILE]``; return the status and the error (or body) text."""
+    head, _, body_file = request.partition(" < ")
+    method, path, *rest = head.split(" ", 2)
+    headers = {"content-type": rest[0].strip("()")} if rest else {}
+    content = (root / body_file.strip()).read_bytes() if body_file else None
+    response = client.request(method, path, content=content, headers=headers)
+    try:
+        answer = response.json()
+    except ValueError:
+        return response.status_code, "(not JSON) " + response.text[:200]
+    return response.status_code, answer.get("error", json.dumps(answer)) if isinstance(answer, dict) else str(answer)
 
 
 def empty_folders(root: Path, before: set[Path]) -> list[Path]:

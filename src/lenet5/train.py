@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
@@ -177,10 +177,10 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
                 train_loss, train_acc = train_one_epoch(model, splits.train_images, splits.train_labels,
                                                         normalize, optimizer, scheduler, config, generator, bar)
             except NonFiniteLossError as exc:
-                _write_summary(run_dir, {"status": "diverged", "error": str(exc), "epoch": epoch})
-                raise NonFiniteLossError(f"training stopped at epoch {epoch}: {exc}; try a smaller --lr. "
-                                         f"{_kept(run_dir)}") from None
+                _diverged(run_dir, epoch, str(exc))
         val_loss, val_acc = evaluate(model, splits.val_images, splits.val_labels, normalize)
+        if (has_val and not math.isfinite(val_loss)) or not all(p.isfinite().all() for p in model.parameters()):
+            _diverged(run_dir, epoch, f"the weights became NaN or infinite (val loss {val_loss})")
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc, "lr": lr, "seconds": time.perf_counter() - started}
         history.append(row)
@@ -238,6 +238,12 @@ def _finish(model: LeNet5, config: TrainConfig, splits: Splits, normalize: Norma
     save_weights(best_path, model, config, normalize,
                  {"epoch": best_epoch, "test_accuracy": test_acc, "test_loss": test_loss})
     return _write_summary(run_dir, summary)
+
+
+def _diverged(run_dir: Path, epoch: int, reason: str) -> NoReturn:
+    """Record a diverged run in summary.json and stop with one line saying what is kept."""
+    _write_summary(run_dir, {"status": "diverged", "error": reason, "epoch": epoch})
+    raise NonFiniteLossError(f"training stopped at epoch {epoch}: {reason}; try a smaller --lr. {_kept(run_dir)}")
 
 
 def _kept(run_dir: Path) -> str:

@@ -89,7 +89,8 @@ def verify_md5(path: Path, expected: str) -> None:
 def split_files(data_dir: Path, split: str) -> tuple[Path, Path]:
     """Find the images and labels files of ``split`` in ``data_dir``, gzipped or raw."""
     if not data_dir.is_dir():
-        raise DataError(f"{data_dir}: data folder not found")
+        problem = "is a file, not a data folder" if data_dir.exists() else "data folder not found"
+        raise DataError(f"{data_dir}: {problem}")
     found = []
     for kind, rank in (("images", 3), ("labels", 1)):
         stem = f"{SPLIT_PREFIX[split]}-{kind}-idx{rank}-ubyte"
@@ -159,6 +160,8 @@ def load_splits(data_dir: str | Path | None, val_size: int, train_subset: int | 
     """
     images, labels = load_split("train", data_dir)
     test_images, test_labels = load_split("test", data_dir)
+    if len(images) == 0:
+        raise DataError(f"the training split in {data_dir or 'the bundled MNIST'} has no images")
     if val_size >= len(images):
         raise DataError(f"validation size {val_size} leaves no training images (have {len(images)})")
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(VALIDATION_SPLIT_SEED))
