@@ -25,6 +25,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # Seeds are 32-bit, like numpy's: each epoch's seed (seed x stride + epoch, see train.py) then
 # stays far inside the 64-bit range torch.manual_seed accepts.
 MAX_SEED = 2**32 - 1
+# torch hands the count to OpenMP, which crashes (a segfault, not an error) near 100,000 threads.
+MAX_THREADS = 256
 
 # Which option takes which fixed set of values; checked in one place.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -110,7 +112,7 @@ class TrainConfig:
         if self.train_subset is not None:
             at_least("train_subset", self.train_subset, 1)
         if self.threads is not None:
-            at_least("threads", self.threads, 1)
+            check_threads(self.threads)
         if not 0 <= self.seed <= MAX_SEED:
             raise Lenet5Error(f"invalid {flag('seed')} {self.seed}: must be in 0..{MAX_SEED}")
         in_range("lr", self.lr, 0.0, math.inf, low_open=True)
@@ -166,6 +168,12 @@ def flag(name: str) -> str:
 def at_least(name: str, value: int, low: int) -> None:
     if value < low:
         raise Lenet5Error(f"invalid {flag(name)} {value}: must be at least {low}")
+
+
+def check_threads(threads: int, name: str = "threads") -> None:
+    """CPU thread counts, for training and for the commands that take ``--threads`` themselves."""
+    if not 1 <= threads <= MAX_THREADS:
+        raise Lenet5Error(f"invalid {flag(name)} {threads}: must be in 1..{MAX_THREADS}")
 
 
 def in_range(name: str, value: float, low: float, high: float, *, low_open: bool = False,

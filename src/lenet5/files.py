@@ -121,13 +121,13 @@ def output_folder(out: Path | None, root: Path, *, name: str = "exp", flag: str 
     """
     check_dir_target(out if out is not None else root, flag)
     created = _missing_folders(Path(out if out is not None else root))
-    if out is None:
-        path = next_run_dir(root, name, flag)
-        created.insert(0, path)
-    else:
-        path = Path(out)
-        path.mkdir(parents=True, exist_ok=True)
     try:
+        if out is None:
+            path = next_run_dir(root, name, flag)
+            created.insert(0, path)
+        else:
+            path = Path(out)
+            path.mkdir(parents=True, exist_ok=True)
         yield path
     except BaseException:
         for folder in created:  # deepest first, so a parent is empty once its child is gone

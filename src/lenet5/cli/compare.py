@@ -11,6 +11,9 @@ from pathlib import Path
 from ..errors import Lenet5Error
 from .options import add_config_arguments, overrides_from_args
 
+# More seeds or worker processes than this is a typo (and 10,000 workers would be a fork bomb).
+MAX_PER_FLAG = 256
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..compare.studies import BUILTIN
@@ -52,11 +55,15 @@ def run(args: argparse.Namespace) -> int:
     from ..compare.studies import BUILTIN, grid_study
     from ..files import COMPARE_RUNS
 
-    from ..files import check_run_name, check_dir_target
+    from ..files import check_dir_target, check_run_name, output_folder
+
+    from ..config import check_threads
 
     for flag, value in (("--seeds", args.seeds), ("--workers", args.workers)):
-        if value < 1:
-            raise Lenet5Error(f"invalid {flag} {value}: must be at least 1")
+        if not 1 <= value <= MAX_PER_FLAG:
+            raise Lenet5Error(f"invalid {flag} {value}: must be in 1..{MAX_PER_FLAG}")
+    if args.threads is not None:
+        check_threads(args.threads)
     if args.grid:
         study = grid_study(args.grid, args.name or args.study or "grid")
     elif args.study in BUILTIN:
@@ -74,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     check_dir_target(args.project or COMPARE_RUNS, "--project")
     job = CompareJob(study, args.seeds, args.project or COMPARE_RUNS, args.storage or "", threads)
     try:
-        run_compare(job, args.workers)
+        with output_folder(job.study_dir, job.study_dir, flag="--project"):  # removed again if the store fails
+            run_compare(job, args.workers)
     except KeyboardInterrupt:
         print("lenet5: interrupted; finished trials are kept. Re-run the same command to finish the rest.",
               file=sys.stderr)

@@ -8,6 +8,8 @@ from pathlib import Path
 from ..files import INSPECT_RUNS
 from .options import add_weights_argument
 
+MAX_DIGITS = 20  # each digit adds a row of feature maps to the report; thousands would never finish
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("inspect", help="write report.html: curves, confusions, mistakes, filters, "
@@ -31,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from ..inspection.report import build_report
     from ..weights import resolve_weights
 
-    if args.digits < 1:
-        raise Lenet5Error(f"invalid --digits {args.digits}: must be at least 1")
+    if not 1 <= args.digits <= MAX_DIGITS:
+        raise Lenet5Error(f"invalid --digits {args.digits}: must be in 1..{MAX_DIGITS}")
     if args.image is not None:
         if not args.image.exists():
             raise Lenet5Error(f"{args.image}: image file not found")

@@ -42,9 +42,13 @@ def run(args: argparse.Namespace) -> int:
 
     from ..files import check_dir_target
 
-    for flag, value in (("--batch-size", args.batch_size), ("--top-k", args.top_k), ("--threads", args.threads)):
-        if value is not None and value < 1:
+    from ..config import check_threads
+
+    for flag, value in (("--batch-size", args.batch_size), ("--top-k", args.top_k)):
+        if value < 1:
             raise Lenet5Error(f"invalid {flag} {value}: must be at least 1")
+    if args.threads is not None:
+        check_threads(args.threads)
     files = list(collect_files(args.paths))
     if args.save_preprocessed is not None:  # before any work: a file in the way is known now
         check_dir_target(args.save_preprocessed, "--save-preprocessed")

@@ -30,8 +30,9 @@ def run(args: argparse.Namespace) -> int:
         raise Lenet5Error(f"invalid --port {args.port}: must be 1..65535")
     if not 0 < args.max_upload_mb <= MAX_UPLOAD_MB:  # also refuses NaN and inf
         raise Lenet5Error(f"invalid --max-upload-mb {args.max_upload_mb}: must be in (0, {MAX_UPLOAD_MB:g}]")
-    if args.threads < 1:
-        raise Lenet5Error(f"invalid --threads {args.threads}: must be at least 1")
+    from ..config import check_threads
+
+    check_threads(args.threads)
     from ..extras import require
 
     uvicorn = require("uvicorn", "web", "lenet5 serve")
