@@ -166,6 +166,8 @@ def _images(root: Path) -> None:
     (root / "form-without-file.txt").write_bytes(
         b'--x\r\nContent-Disposition: form-data; name="other"\r\n\r\nhello\r\n--x--\r\n')
     (root / "a-file").write_text("in the way")
+    os.symlink("loop.png", root / "loop.png")  # a symlink to itself
+    (root / "garbage.onnx").write_bytes(os.urandom(300))
 
 
 def make_workspace(root: Path) -> Path:

@@ -131,6 +131,17 @@ def cli_cases() -> list[tuple[str, str]]:
         ("compare --grid lr=0.1 --name ../escape", "error"), ("compare --grid lr=0.1 --name ''", "error"),
         ("compare --grid lr=0.1 --project a-file", "error"), ("compare optimizer --lr -1", "error"),
         ("compare optimizer --gamma nan", "error"),
+        (f"train {Q} --threads 100000", "error"), (f"train {Q} --name {'x' * 300}", "error"),
+        ("predict digit.png --weights model.safetensors --threads 100000", "error"),
+        ("serve --weights model.safetensors --threads 100000", "error"),
+        ("inspect --weights model.safetensors --digits 100000 --out rep", "error"),
+        ("compare --grid lr=0.1 --storage bogus://x", "error"), ("compare --grid lr=0.1 --workers 100000", "error"),
+        ("compare --grid lr=0.1 --threads -1", "error"), ("compare --grid lr=0.1 --seeds 100000", "error"),
+        ("predict loop.png --weights model.safetensors", "failed"),
+        ("predict digit.png --backend onnx --weights garbage.onnx", "error"),
+        ("serve --weights model.safetensors --host ''", "error"), ("data verify --dir fifo.png", "error"),
+        (f"train {Q} --optimizer sgd --lr 1e30 --schedule none", "error"),
+        (f"train {Q} --val-size 0 --patience 3", "ok"), (f"train {Q} --train-subset 1", "ok"),
     ]
     return cases
 
