@@ -142,9 +142,8 @@ def _weights(root: Path) -> None:
 
 
 def _images(root: Path) -> None:
-    from PIL import Image
-
     from drawn_digits import as_png, draw_digit
+    from PIL import Image
 
     digit = draw_digit(3, canvas=(120, 120))
     (root / "digit.png").write_bytes(as_png(digit))

@@ -19,7 +19,8 @@ from bad_inputs import empty_folders, make_workspace, run_cli, run_http, web_cli
 from lenet5.files import TEMP_NAME  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
-ROW = re.compile(r"^\| (?P<id>[a-z0-9-]+) \| (?P<what>.+?) \| `(?P<command>.+?)` \| `(?P<says>.+?)` \| (?P<exit>.+?) \|$")
+ROW = re.compile(r"^\| (?P<id>[a-z0-9-]+) \| (?P<what>.+?) \| `(?P<command>.+?)` \| `(?P<says>.+?)` \| "
+                 r"(?P<exit>.+?) \|$")
 
 
 def catalogue() -> list[dict[str, str]]:

@@ -189,8 +189,8 @@ def client(tmp_path_factory: pytest.TempPathFactory):
     from lenet5.model import LeNet5
     from lenet5.predict import load
     from lenet5.preprocess import Normalization
-    from lenet5.weights import save_weights
     from lenet5.web.app import create_app
+    from lenet5.weights import save_weights
 
     path = tmp_path_factory.mktemp("fuzz_weights") / "model.safetensors"
     save_weights(path, LeNet5(), TrainConfig(), Normalization("[-1,1]", 0.5, 0.5))

@@ -53,11 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from ..compare.runner import CompareJob, run_compare
     from ..compare.store import open_study, trial_records
     from ..compare.studies import BUILTIN, grid_study
-    from ..files import COMPARE_RUNS
-
-    from ..files import check_dir_target, check_run_name, output_folder
-
     from ..config import check_threads
+    from ..files import COMPARE_RUNS, check_dir_target, check_run_name, output_folder
 
     for flag, value in (("--seeds", args.seeds), ("--workers", args.workers)):
         if not 1 <= value <= MAX_PER_FLAG:

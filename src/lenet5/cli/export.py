@@ -19,12 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import Lenet5Error
     from ..export import check_against_torch, export_onnx
+    from ..files import check_dir_target
     from ..predict import ONNX_FILE
     from ..weights import load_model
-
-    from ..errors import Lenet5Error
-    from ..files import check_dir_target
 
     loaded = load_model(args.run)
     out = args.out or loaded.path.parent / ONNX_FILE

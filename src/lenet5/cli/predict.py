@@ -37,12 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import Lenet5Error
-    from ..predict import load
-
-    from ..files import check_dir_target
-
     from ..config import check_threads
+    from ..errors import Lenet5Error
+    from ..files import check_dir_target
+    from ..predict import load
 
     for flag, value in (("--batch-size", args.batch_size), ("--top-k", args.top_k)):
         if value < 1:
@@ -82,9 +80,8 @@ def collect_files(paths: list[Path]) -> Iterator[Path]:
     """Each file as given; a folder's image files (by extension), in natural order."""
     from PIL import Image
 
-    from ..files import natural_key
-
     from ..errors import Lenet5Error
+    from ..files import natural_key
 
     extensions = {ext.lower() for ext in Image.registered_extensions()}
     for path in paths:
