@@ -192,7 +192,7 @@ def test_train_subset_never_borrows_validation_images(tmp_path: Path) -> None:
 
 
 def test_validation_size_must_leave_training_images(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="validation size 600 leaves no training images"):
+    with pytest.raises(DataError, match="--val-size 600 leaves no training images"):
         load_splits(small_dataset(tmp_path), val_size=600)
 
 

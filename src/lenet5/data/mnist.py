@@ -163,7 +163,7 @@ def load_splits(data_dir: str | Path | None, val_size: int, train_subset: int | 
     if len(images) == 0:
         raise DataError(f"the training split in {data_dir or 'the bundled MNIST'} has no images")
     if val_size >= len(images):
-        raise DataError(f"validation size {val_size} leaves no training images (have {len(images)})")
+        raise DataError(f"--val-size {val_size} leaves no training images (the training split has {len(images)})")
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(VALIDATION_SPLIT_SEED))
     val_index, train_index = order[:val_size], order[val_size:]
     if train_subset is not None:
