@@ -138,6 +138,12 @@ def _weights(root: Path) -> None:
         (root / name).mkdir()
         (root / name / "config.json").write_text(text)
     (root / "run-bad-state" / "state.pt").write_bytes(b"not a pickle")
+    for name, files in {"run-bad-summary": {"summary.json": "{nan"}, "run-bad-metrics": {"metrics.csv": "epoch,x\n1,abc\n"},
+                        "run-summary-a-list": {"summary.json": "[1]"}}.items():
+        (root / name).mkdir()
+        save_weights(root / name / "best.safetensors", model, config, norm, {"epoch": 1})
+        for file_name, text in files.items():
+            (root / name / file_name).write_text(text)
     (root / "no-weights-run").mkdir()
 
 

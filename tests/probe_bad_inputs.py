@@ -141,6 +141,8 @@ def cli_cases() -> list[tuple[str, str]]:
         ("predict digit.png --backend onnx --weights garbage.onnx", "error"),
         ("serve --weights model.safetensors --host ''", "error"), ("data verify --dir fifo.png", "error"),
         (f"train {Q} --optimizer sgd --lr 1e30 --schedule none", "error"),
+        ("inspect --weights run-bad-summary --out rep2", "error"), ("inspect --weights run-bad-metrics --out rep3", "error"),
+        ("inspect --weights run-summary-a-list --out rep4", "error"),
         (f"train {Q} --val-size 0 --patience 3", "ok"), (f"train {Q} --train-subset 1", "ok"),
     ]
     return cases

@@ -14,12 +14,14 @@ import contextlib
 import csv
 import errno
 import io
+import json
 import os
 import re
 import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .errors import Lenet5Error
 from .faults import fault_point
@@ -240,8 +242,19 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def read_csv(path: Path) -> list[dict[str, float]]:
-    with open(path, newline="") as handle:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    """A table of numbers written by :func:`write_csv`; a damaged one is one clear error."""
+    try:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(read_text(path)))]
+    except (ValueError, TypeError, csv.Error) as exc:  # a non-number, a short row (None), a bad quote
+        raise Lenet5Error(f"{path}: not a table of numbers ({exc})") from None
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file; unreadable or invalid JSON is one error naming the file."""
+    try:
+        return json.loads(read_text(path))
+    except ValueError as exc:
+        raise Lenet5Error(f"{path}: not valid JSON ({exc})") from None
 
 
 def natural_key(path: Path) -> tuple:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from ..config import TrainConfig
 from ..errors import Lenet5Error
-from ..files import TRAIN_RUNS, output_folder, read_text
+from ..files import TRAIN_RUNS, output_folder, read_json
 from ..recipes import DEFAULT_RECIPE, RECIPES, format_recipes, recipe_config
 from .options import add_config_arguments, overrides_from_args
 
@@ -74,13 +73,9 @@ def _saved_config(run_dir: Path) -> TrainConfig:
     config_path = run_dir / "config.json"
     if not run_dir.is_dir() or not config_path.exists():
         raise Lenet5Error(f"{run_dir}: not a run folder (no config.json)")
+    values = read_json(config_path)
     try:
-        config = TrainConfig.from_dict(json.loads(read_text(config_path)))
-    except ValueError as exc:
-        raise Lenet5Error(f"{config_path}: not valid JSON ({exc})") from None
-    except TypeError as exc:
-        raise Lenet5Error(f"{config_path}: not a lenet5 config ({exc})") from None
-    try:
+        config = TrainConfig.from_dict(values)
         config.validate()
     except Lenet5Error as exc:
         raise Lenet5Error(f"{config_path}: {exc}") from None
