@@ -198,7 +198,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         write_csv(run_dir / "metrics.csv", history)
         plot_curves(history, run_dir / "curves.png", stopper.best_epoch or None, title=run_dir.name)
         log(f"epoch {epoch}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
-            f"val loss {val_loss:.4f} acc {val_acc:.4f}  lr {row['lr']:.2e}  "
+            f"{f'val loss {val_loss:.4f} acc {val_acc:.4f}' if has_val else 'no val split'}  lr {row['lr']:.2e}  "
             f"{len(splits.train_images) / row['seconds']:,.0f} img/s{'  *best' if improved else ''}")
         if on_epoch_end is not None:
             on_epoch_end(row)
