@@ -15,15 +15,17 @@ from typing import Any
 
 from .errors import Lenet5Error
 
+ARCHS = ("lab", "lenet5-1998")  # model.py's lab network, model1998.py's network as published
 ACTIVATIONS = ("tanh", "relu", "leaky_relu", "gelu", "sigmoid")
 POOLS = ("max", "avg")
-NORMALIZATIONS = ("[-1,1]", "[0,1]", "zscore", "none")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("none", "step", "cosine", "onecycle")
+NORMALIZATIONS = ("[-1,1]", "[0,1]", "zscore", "none", "lecun1998")
+OPTIMIZERS = ("sgd", "adam", "adamw", "sdlm")
+SCHEDULES = ("none", "step", "cosine", "onecycle", "paper1998")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # Which option takes which fixed set of values; checked in one place.
 CHOICES: dict[str, tuple[str, ...]] = {
+    "arch": ARCHS,
     "activation": ACTIVATIONS,
     "pool": POOLS,
     "normalization": NORMALIZATIONS,
@@ -37,11 +39,16 @@ CHOICES: dict[str, tuple[str, ...]] = {
 class ModelConfig:
     """What builds the network; stored inside every weights file."""
 
+    arch: str = "lab"  # lenet5-1998 fixes its own activation and subsampling: the four below must stay default
     activation: str = "tanh"
     pool: str = "max"
     dropout: float = 0.0
     batchnorm: bool = False
     num_classes: int = 10
+
+
+# The lab network's switches; the 1998 network has no such choices.
+LAB_ONLY = ("activation", "pool", "dropout", "batchnorm")
 
 
 @dataclass
@@ -98,6 +105,16 @@ class TrainConfig:
             raise Lenet5Error(f"invalid val_size {self.val_size}: must be >= 0")
         if self.train_subset is not None and self.train_subset < 1:
             raise Lenet5Error(f"invalid train_subset {self.train_subset}: must be at least 1")
+        if self.optimizer == "sdlm" and self.model.arch != "lenet5-1998":
+            raise Lenet5Error("optimizer sdlm back-propagates curvature through the 1998 network only; "
+                              "add --arch lenet5-1998")
+        if self.model.arch != "lab":
+            lab_only = {name: value for name, value in vars(self.model).items()
+                        if name in LAB_ONLY and value != getattr(ModelConfig(), name)}
+            if lab_only:
+                names = ", ".join(f"--{name}" for name in lab_only)
+                raise Lenet5Error(f"arch {self.model.arch} has its own squashing function and subsampling; "
+                                  f"drop {names}")
 
     @property
     def effective_lr(self) -> float:
