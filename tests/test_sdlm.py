@@ -102,7 +102,7 @@ def test_sdlm_needs_the_1998_network():
 
 
 def test_paper1998_recipe_trains_end_to_end(tmp_path):
-    config = recipe_config("paper1998", {"epochs": 2, "train_subset": 600, "threads": 2})
+    config = recipe_config("paper1998", {"epochs": 1, "train_subset": 600, "threads": 1})
     summary = fit(config, tmp_path, log=lambda _: None)
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["optimizer"] == "sdlm" and saved["model"]["arch"] == "lenet5-1998"

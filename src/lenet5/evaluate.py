@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from .data.mnist import NUM_CLASSES, load_split
 from .files import write_csv
 from .inference import predict_logits
+from .losses import loss_function
 from .weights import LoadedModel
 
 
@@ -50,7 +50,7 @@ def evaluate_model(loaded: LoadedModel, data_dir: str | Path | None = None, spli
     """Run ``loaded`` over a whole split (the bundled MNIST test set by default)."""
     images, labels = load_split(split, data_dir if data_dir is not None else loaded.config.data_dir)
     logits = predict_logits(loaded.model, images, loaded.normalization).cpu()
-    loss = nn.functional.cross_entropy(logits, labels).item()
+    loss = loss_function(loaded.config.model)(logits, labels).item()  # what it was trained on
     accuracy = int((logits.argmax(1) == labels).sum()) / len(labels)
     return Evaluation(loss, accuracy, logits, labels, images)
 
