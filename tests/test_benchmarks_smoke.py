@@ -100,3 +100,12 @@ def test_arm_that_never_reaches_target_says_so() -> None:
     arm = _arm([0.95, 0.98], [1.0, 1.0])
     assert arm.reached_epoch is None and arm.seconds_to_target is None
     assert "not reached in 2 epochs" in train_speed.summary_table([arm])
+
+
+def test_sdlm_batch_quick_prints_one_row_per_batch_size() -> None:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "sdlm_batch.py"), "--quick", "--batches", "1", "4"],
+                            capture_output=True, text=True, timeout=300, cwd=BENCHMARKS.parent)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [row.split("|")[1].strip() for row in rows] == ["1", "4"]
+    assert rows[0].split("|")[4].strip() == "0.0%"  # batch 1 is its own reference

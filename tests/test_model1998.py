@@ -166,3 +166,12 @@ def test_the_cli_trains_evaluates_exports_and_predicts_with_a_1998_model(tmp_pat
     onnx_out = lenet5("predict", str(tmp_path / "digit.png"), "--weights", str(run), "--format", "json",
                       "--backend", "onnx").stdout
     assert json.loads(torch_out)[0]["digit"] == json.loads(onnx_out)[0]["digit"]
+
+
+def test_compare_can_grid_over_the_architecture():
+    from lenet5.compare.studies import grid_study
+
+    study = grid_study(["arch=lab,lenet5-1998"], "arch")
+    configs = [study.config(label, seed=0) for label in study.labels()]
+    assert [c.model.arch for c in configs] == ["lab", "lenet5-1998"]
+    assert isinstance(build_model(configs[1].model), LeNet5_1998)

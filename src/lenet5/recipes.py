@@ -29,7 +29,7 @@ class Recipe:
 # schedule, 20 passes over all 60,000 training images (no validation split, no early stopping).
 PAPER1998: dict[str, Any] = {
     "model": {"arch": "lenet5-1998"}, "normalization": "lecun1998", "optimizer": "sdlm", "lr": 0.0005,
-    "schedule": "paper1998", "epochs": 20, "batch_size": 16, "val_size": 0, "patience": 0, "weight_decay": 0.0,
+    "schedule": "paper1998", "epochs": 20, "batch_size": 4, "val_size": 0, "patience": 0, "weight_decay": 0.0,
 }
 
 RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (
