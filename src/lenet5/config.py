@@ -77,6 +77,7 @@ class TrainConfig:
     scale_lr: bool = False  # linear scaling rule: lr * batch_size / base_batch_size
     base_batch_size: int = 128
     accumulate: int = 1  # gradient accumulation steps per optimiser update
+    sdlm_mu: float = 0.02  # optimizer=sdlm: each step is lr / (sdlm_mu + h_kk); the paper's mu
     # early stopping on validation loss
     patience: int = 5
     min_delta: float = 0.0

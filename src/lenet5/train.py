@@ -38,7 +38,7 @@ EPOCH_SEED_STRIDE = 1_000_003  # a prime: (seed, epoch) pairs never collide for 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     lr = config.effective_lr
     if config.optimizer == "sdlm":
-        return SDLM(model.parameters(), lr=lr, samples_per_step=config.batch_size * config.accumulate)
+        return SDLM(model.parameters(), lr=lr, mu=config.sdlm_mu, samples_per_step=config.batch_size * config.accumulate)
     if config.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=lr, momentum=config.momentum,
                                weight_decay=config.weight_decay, nesterov=config.nesterov)

@@ -26,6 +26,7 @@ HELP = {
     "train_subset": "train on only the first N training images (quick runs)",
     "scale_lr": "linear scaling rule: lr x batch-size x accumulate / base-batch-size",
     "accumulate": "batches whose gradients are summed before each optimiser step",
+    "sdlm_mu": "optimizer sdlm: mu in each parameter's step lr / (mu + h_kk); bounds the step at lr / mu",
     "patience": "epochs without val-loss improvement before stopping (0: never stop)",
     "min_delta": "smallest val-loss decrease that counts as improvement",
     "step_size": "epochs between lr decays (schedule=step)",
