@@ -14,7 +14,13 @@ import torch
 from lenet5.config import ModelConfig, TrainConfig
 from lenet5.errors import WeightsError
 from lenet5.model import build_model, count_parameters
-from lenet5.model1998 import C3_TABLE, DIGIT_BITMAPS, LeNet5_1998, ScaledTanh, digit_bitmaps
+from lenet5.model1998 import (
+    C3_TABLE,
+    DIGIT_BITMAPS,
+    LeNet5_1998,
+    ScaledTanh,
+    digit_bitmaps,
+)
 from lenet5.preprocess import Normalization
 from lenet5.summary import trace
 from lenet5.weights import load_model, save_weights

@@ -13,7 +13,13 @@ from torch import nn
 from lenet5.config import TrainConfig
 from lenet5.errors import Lenet5Error
 from lenet5.losses import MAP_J, MAPLoss
-from lenet5.model1998 import SQUASH_AMPLITUDE, SQUASH_SLOPE, EuclideanRBF, LeNet5_1998, ScaledTanh
+from lenet5.model1998 import (
+    SQUASH_AMPLITUDE,
+    SQUASH_SLOPE,
+    EuclideanRBF,
+    LeNet5_1998,
+    ScaledTanh,
+)
 from lenet5.recipes import recipe_config
 from lenet5.sdlm import MU, SDLM, gauss_newton_diagonal
 from lenet5.train import fit, paper1998_factor
