@@ -35,9 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
         config = load_model(args.weights).config.model
     else:
-        train_config = apply_overrides(TrainConfig(), overrides)
-        train_config.validate()
-        config = train_config.model
+        config = apply_overrides(TrainConfig(), overrides).model
+        config.validate()
     rows = trace(build_model(config))
     if args.json:
         print(json.dumps({"model": vars(config), **to_dict(rows)}, indent=2))
