@@ -116,3 +116,12 @@ def test_seeds_give_mean_std_and_the_worst_seed() -> None:
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[1] == "3" and cells[4] == "2 of 3 seeds"
     assert cells[6] == "0.9913 +- 0.0031" and cells[7] == "0.9880"
+
+
+def test_sdlm_batch_quick_prints_one_row_per_batch_size() -> None:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "sdlm_batch.py"), "--quick", "--batches", "1", "4"],
+                            capture_output=True, text=True, timeout=300, cwd=BENCHMARKS.parent)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [row.split("|")[1].strip() for row in rows] == ["1", "4"]
+    assert rows[0].split("|")[4].strip() == "0.0%"  # batch 1 is its own reference

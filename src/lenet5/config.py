@@ -16,11 +16,12 @@ from typing import Any
 
 from .errors import Lenet5Error
 
+ARCHS = ("lab", "lenet5-1998")  # model.py's lab network, model1998.py's network as published
 ACTIVATIONS = ("tanh", "relu", "leaky_relu", "gelu", "sigmoid")
 POOLS = ("max", "avg")
-NORMALIZATIONS = ("[-1,1]", "[0,1]", "zscore", "none")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("none", "step", "cosine", "onecycle")
+NORMALIZATIONS = ("[-1,1]", "[0,1]", "zscore", "none", "lecun1998")
+OPTIMIZERS = ("sgd", "adam", "adamw", "sdlm")
+SCHEDULES = ("none", "step", "cosine", "onecycle", "paper1998")
 AUGMENTS = ("none", "affine", "elastic")  # see lenet5.data.augment
 DEVICES = ("auto", "cpu", "cuda", "mps")
 IMAGE_SIDE = 28  # MNIST images are 28x28: translations beyond half of that leave the frame
@@ -33,6 +34,7 @@ MAX_THREADS = 256
 
 # Which option takes which fixed set of values; checked in one place.
 CHOICES: dict[str, tuple[str, ...]] = {
+    "arch": ARCHS,
     "activation": ACTIVATIONS,
     "pool": POOLS,
     "normalization": NORMALIZATIONS,
@@ -47,6 +49,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 class ModelConfig:
     """What builds the network; stored inside every weights file."""
 
+    arch: str = "lab"  # lenet5-1998 fixes its own activation and subsampling: the four below must stay default
     activation: str = "tanh"
     pool: str = "max"
     dropout: float = 0.0
@@ -56,12 +59,21 @@ class ModelConfig:
     def validate(self) -> None:
         """Raise one line naming the flag for a value that cannot build the network."""
         check_types(self)
-        for name in ("activation", "pool"):
+        for name in ("arch", "activation", "pool"):
             if getattr(self, name) not in CHOICES[name]:
                 raise Lenet5Error(f"invalid {flag(name)} {getattr(self, name)!r}: "
                                   f"choose from {', '.join(CHOICES[name])}")
         in_range("dropout", self.dropout, 0.0, 1.0)
         at_least("num_classes", self.num_classes, 2)
+        if self.arch != "lab":
+            lab_only = [name for name in LAB_ONLY if getattr(self, name) != getattr(ModelConfig(), name)]
+            if lab_only:
+                raise Lenet5Error(f"arch {self.arch} has its own squashing function and subsampling; "
+                                  f"drop {', '.join(flag(name) for name in lab_only)}")
+
+
+# The lab network's switches; the 1998 network has no such choices.
+LAB_ONLY = ("activation", "pool", "dropout", "batchnorm")
 
 
 @dataclass
@@ -100,6 +112,7 @@ class TrainConfig:
     elastic_alpha: float = 34.0  # pixels; Simard et al. 2003 used alpha 34, sigma 4
     elastic_sigma: float = 4.0  # pixels
     clean_epochs: int = 0  # the last N epochs train on undistorted images
+    sdlm_mu: float = 0.02  # optimizer=sdlm: each step is lr / (sdlm_mu + h_kk); the paper's mu
     # early stopping on validation loss
     patience: int = 5
     min_delta: float = 0.0
@@ -144,6 +157,13 @@ class TrainConfig:
         if self.nesterov and self.momentum == 0:
             raise Lenet5Error(f"{flag('nesterov')} needs a {flag('momentum')} above 0")
         in_range("label_smoothing", self.label_smoothing, 0.0, 1.0)
+        in_range("sdlm_mu", self.sdlm_mu, 0.0, math.inf, low_open=True)
+        if self.optimizer == "sdlm" and self.model.arch != "lenet5-1998":
+            raise Lenet5Error("optimizer sdlm back-propagates curvature through the 1998 network only; "
+                              "add --arch lenet5-1998")
+        if self.label_smoothing and self.model.arch != "lab":
+            raise Lenet5Error(f"{flag('label_smoothing')} smooths the lab network's cross-entropy; "
+                              f"--arch {self.model.arch} trains with its own criterion")
         self._validate_augmentation()
 
     def _validate_augmentation(self) -> None:

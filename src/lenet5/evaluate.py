@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from .data.mnist import NUM_CLASSES, load_split
 from .errors import DataError
 from .files import write_csv
 from .inference import predict_logits
+from .losses import loss_function
 from .weights import LoadedModel
 
 
@@ -54,7 +54,7 @@ def evaluate_model(loaded: LoadedModel, data_dir: str | Path | None = None, spli
         raise DataError(f"the {split} split in {data_dir or loaded.config.data_dir or 'the bundled MNIST'} "
                         "has no images to evaluate on")
     logits = predict_logits(loaded.model, images, loaded.normalization).cpu()
-    loss = nn.functional.cross_entropy(logits, labels).item()
+    loss = loss_function(loaded.config.model)(logits, labels).item()  # what it was trained on
     accuracy = int((logits.argmax(1) == labels).sum()) / len(labels)
     return Evaluation(loss, accuracy, logits, labels, images)
 

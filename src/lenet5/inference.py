@@ -31,13 +31,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             normalize: Normalization) -> tuple[float, float]:
-    """Mean loss and accuracy, in eval mode with autograd off; (nan, nan) for no images."""
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, normalize: Normalization,
+             loss_fn: nn.Module | None = None) -> tuple[float, float]:
+    """Mean loss (cross-entropy unless ``loss_fn`` says) and accuracy, in eval mode with autograd
+    off; (nan, nan) for no images."""
     if len(images) == 0:
         return math.nan, math.nan
     logits = predict_logits(model, images, normalize)
-    loss = nn.functional.cross_entropy(logits, labels.to(logits.device)).item()
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    loss = loss_fn(logits, labels.to(logits.device)).item()
     correct = int((logits.argmax(1).cpu() == labels.cpu()).sum())
     return loss, correct / len(labels)
 

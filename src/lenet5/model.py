@@ -11,7 +11,9 @@
     output linear 84->10   -> logits (N, 10)
 
 ``forward`` returns raw logits: CrossEntropyLoss, ONNX export and serving all want them.
-No I/O here; saving and loading live in ``weights.py``.
+No I/O here; saving and loading live in ``weights.py``. The network as the 1998 paper
+published it lives beside this one in ``model1998.py``; :func:`build_model` picks by
+``ModelConfig.arch``, and every consumer builds through it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .model1998 import INPUT_SIZE as INPUT_SIZE_1998
+from .model1998 import LeNet5_1998
 
 IMAGE_SIZE = 28  # MNIST images are 28x28, single channel
 S4_FEATURES = 16 * 5 * 5  # channels x height x width after S4
@@ -46,6 +50,9 @@ class LeNet5(nn.Module):
     Batchnorm sits between each conv/linear layer and its activation; dropout follows the
     activations of F5 and F6. With both off (the default) the network has 61,706 parameters.
     """
+
+    input_size = IMAGE_SIZE  # C1 pads by 2, so the 28x28 digit goes in as it is
+    stages = ("c1", "s2", "c3", "s4", "flatten", "f5", "f6", "output")
 
     def __init__(self, *, activation: str = "tanh", pool: str = "max", dropout: float = 0.0,
                  batchnorm: bool = False, num_classes: int = 10) -> None:
@@ -87,6 +94,32 @@ class LeNet5(nn.Module):
         return self.output(x)  # (N, 10) logits
 
 
+def build_model(config: ModelConfig) -> nn.Module:
+    """The network ``config.arch`` names: the lab's LeNet5 or the 1998 paper's."""
+    if config.arch == "lenet5-1998":
+        return LeNet5_1998()
+    return LeNet5.from_config(config)
+
+
+def describe_model(config: ModelConfig) -> str:
+    """One line naming the network, for logs and reports."""
+    if config.arch == "lenet5-1998":
+        return "LeNet-5 as published in 1998 (scaled tanh, trainable subsampling, Table I C3, RBF output)"
+    parts = [f"activation {config.activation}", f"{config.pool} pool"]
+    if config.dropout:
+        parts.append(f"dropout {config.dropout}")
+    if config.batchnorm:
+        parts.append("batchnorm")
+    return f"LeNet-5 ({', '.join(parts)})"
+
+
+def input_size(config: ModelConfig) -> int:
+    """The square input side the network expects: 28 for the lab, 32 for the 1998 net."""
+    return INPUT_SIZE_1998 if config.arch == "lenet5-1998" else IMAGE_SIZE
+
+
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Number of trainable parameters; weights a connection table masks off do not count."""
+    stored = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    fixed = sum(m.fixed_weights() for m in model.modules() if hasattr(m, "fixed_weights"))
+    return stored - fixed

@@ -51,6 +51,11 @@ FIXED_MODES: dict[str, tuple[float, float]] = {
     "[0,1]": (0.0, 1.0),
     "none": (0.0, 1.0 / PIXEL_MAX),
 }
+# LeCun et al. 1998: background (white) -> -0.1 and foreground (black) -> 1.175, which makes the
+# input's mean about 0 and its variance about 1. Solving -mean/std = -0.1, (1 - mean)/std = 1.175:
+LECUN_BACKGROUND, LECUN_FOREGROUND = -0.1, 1.175
+LECUN_STD = 1.0 / (LECUN_FOREGROUND - LECUN_BACKGROUND)
+FIXED_MODES["lecun1998"] = (-LECUN_BACKGROUND * LECUN_STD, LECUN_STD)
 
 
 @dataclass(frozen=True)
@@ -60,24 +65,37 @@ class Normalization:
     mode: str
     mean: float
     std: float
+    pad: int = 0  # background pixels added on each side: 2 makes the 1998 net's 32x32 retina
 
     @classmethod
-    def fit(cls, mode: str, train_images: torch.Tensor) -> "Normalization":
-        """Build the normalisation for ``mode``; z-score measures mean/std on the training split."""
+    def fit(cls, mode: str, train_images: torch.Tensor, input_size: int = MNIST_SIZE) -> "Normalization":
+        """Build the normalisation for ``mode``, padding 28x28 digits to ``input_size``.
+
+        z-score measures mean/std on the training split.
+        """
+        pad = (input_size - MNIST_SIZE) // 2
         if mode == "zscore":
             pixels = train_images.to(torch.float64) / PIXEL_MAX
             mean, std = float(pixels.mean()), float(pixels.std())
             if not std > 0:  # NaN for fewer than two pixels, 0 for one flat colour
                 raise Lenet5Error(f"--normalization zscore: the training images have no spread (std {std})")
-            return cls(mode, mean, std)
+            return cls(mode, mean, std, pad)
         mean, std = FIXED_MODES[mode]
-        return cls(mode, mean, std)
+        return cls(mode, mean, std, pad)
+
+    @property
+    def input_size(self) -> int:
+        """The side of the square tensor this produces (and the model takes)."""
+        return MNIST_SIZE + 2 * self.pad
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, 28, 28) or (N, 1, 28, 28) -> float32 (N, 1, 28, 28)."""
+        """uint8 (N, 28, 28) or (N, 1, 28, 28) -> float32 (N, 1, S, S), S = 28 + 2 * pad."""
         if images.dim() == 3:
             images = images.unsqueeze(1)  # add the channel dimension: [N, C, H, W]
         pixels = images.to(torch.float32) / PIXEL_MAX
+        if self.pad:
+            # Pad with background (0) before the affine map, so the border gets its value.
+            pixels = torch.nn.functional.pad(pixels, (self.pad,) * 4)
         return (pixels - self.mean) / self.std
 
     def to_dict(self) -> dict[str, float | str]:

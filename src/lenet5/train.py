@@ -26,9 +26,11 @@ from .errors import NonFiniteLossError
 from .faults import fault_point
 from .files import atomic_write_text, remove_partial_writes, write_csv
 from .inference import evaluate, resolve_device
-from .model import LeNet5, count_parameters
+from .losses import loss_function
+from .model import build_model, count_parameters, describe_model, input_size
 from .plots import plot_curves
 from .preprocess import Normalization
+from .sdlm import SDLM, curvature_sample
 from .verdict import curve_verdict
 from .weights import BEST, LAST, save_weights
 
@@ -37,6 +39,8 @@ EPOCH_SEED_STRIDE = 1_000_003  # a prime: (seed, epoch) pairs never collide for 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     lr = config.effective_lr
+    if config.optimizer == "sdlm":
+        return SDLM(model.parameters(), lr=lr, mu=config.sdlm_mu, samples_per_step=config.batch_size * config.accumulate)
     if config.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=lr, momentum=config.momentum,
                                weight_decay=config.weight_decay, nesterov=config.nesterov)
@@ -54,7 +58,25 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total)
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, config.effective_lr, total_steps=total)
+    if config.schedule == "paper1998":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda update: paper1998_factor(update // updates_per_epoch))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+# LeCun et al. 1998: eta = 0.0005 for 2 passes, 0.0002 for 3, 0.0001 for 3, 0.00005 for 4,
+# then 0.00001; as (passes, factor of the first eta) so that --lr sets the first value.
+PAPER1998_STEPS = ((2, 1.0), (3, 0.4), (3, 0.2), (4, 0.1))
+PAPER1998_FINAL = 0.02
+
+
+def paper1998_factor(epoch_index: int) -> float:
+    """The paper's learning-rate multiplier for the pass ``epoch_index`` (0-based)."""
+    for passes, factor in PAPER1998_STEPS:
+        if epoch_index < passes:
+            return factor
+        epoch_index -= passes
+    return PAPER1998_FINAL
 
 
 def batch_indices(count: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -71,7 +93,7 @@ def train_one_epoch(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
     shuffle, so the epoch's seed fixes both.
     """
     model.train()  # dropout active, batchnorm uses and updates batch statistics
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    loss_fn = loss_function(config.model, config.label_smoothing)
     # Running sums stay tensors: a per-batch .item() would wait for the device every step.
     total_loss = torch.zeros((), dtype=torch.float64, device=inputs.device)
     correct = torch.zeros((), dtype=torch.int64, device=inputs.device)
@@ -82,7 +104,7 @@ def train_one_epoch(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
         if augment is not None:
             batch = augment(batch, generator)
         logits = model(batch)
-        loss = loss_fn(logits, targets)  # logits + integer labels; softmax is inside the loss
+        loss = loss_fn(logits, targets)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"loss became {loss.item()} at batch {step}")
         # Accumulating k scaled gradients equals one step on a k-times-larger batch.
@@ -149,10 +171,10 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
     if config.threads:
         torch.set_num_threads(config.threads)
     splits = _splits_on(load_splits(config.data_dir, config.val_size, config.train_subset), device)
-    normalize = Normalization.fit(config.normalization, splits.train_images)
-    train_inputs = normalize(splits.train_images)  # once, not per batch: float32 (N, 1, 28, 28)
+    normalize = Normalization.fit(config.normalization, splits.train_images, input_size(config.model))
+    train_inputs = normalize(splits.train_images)  # once, not per batch: float32 (N, 1, H, W)
     torch.manual_seed(config.seed)
-    model = LeNet5.from_config(config.model).to(device)
+    model = build_model(config.model).to(device)
     updates_per_epoch = math.ceil(math.ceil(len(splits.train_images) / config.batch_size) / config.accumulate)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, updates_per_epoch)
@@ -171,7 +193,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
     else:
         atomic_write_text(run_dir / "config.json", config.to_json())
     has_val = len(splits.val_images) > 0
-    log(f"LeNet-5 ({config.model.activation}, {config.model.pool} pool): {count_parameters(model):,} parameters; "
+    log(f"{describe_model(config.model)}: {count_parameters(model):,} parameters; "
         f"{len(splits.train_images):,} train / {len(splits.val_images):,} val / {len(splits.test_images):,} test "
         f"images on {device}")
     if device.type == "cuda":
@@ -185,6 +207,10 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         seed = config.seed * EPOCH_SEED_STRIDE + epoch
         torch.manual_seed(seed)  # dropout
         generator = torch.Generator().manual_seed(seed)  # shuffle order
+        if isinstance(optimizer, SDLM):  # Appendix C: fresh curvature estimates before each pass
+            sample = curvature_sample(len(splits.train_images), generator)
+            optimizer.estimate_curvature(model, train_inputs[sample], splits.train_labels[sample],
+                                         loss_function(config.model))
         with _progress(len(splits.train_images), config, f"epoch {epoch}/{config.epochs}") as bar:
             try:
                 train_loss, train_acc = train_one_epoch(model, train_inputs, splits.train_labels,
@@ -192,7 +218,8 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
                                                         config, generator, bar)
             except NonFiniteLossError as exc:
                 _diverged(run_dir, epoch, str(exc))
-        val_loss, val_acc = evaluate(model, splits.val_images, splits.val_labels, normalize)
+        val_loss, val_acc = evaluate(model, splits.val_images, splits.val_labels, normalize,
+                                     loss_function(config.model))
         if (has_val and not math.isfinite(val_loss)) or not all(p.isfinite().all() for p in model.parameters()):
             _diverged(run_dir, epoch, f"the weights became NaN or infinite (val loss {val_loss})")
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
@@ -222,7 +249,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
     return _finish(model, config, splits, normalize, stopper, history, run_dir, device, stopped)
 
 
-def _finish(model: LeNet5, config: TrainConfig, splits: Splits, normalize: Normalization,
+def _finish(model: nn.Module, config: TrainConfig, splits: Splits, normalize: Normalization,
             stopper: EarlyStopping, history: list[dict[str, float]], run_dir: Path, device: torch.device,
             stopped: bool) -> dict[str, Any]:
     """Restore the best weights, measure them once on the test set, write summary.json."""
@@ -230,7 +257,8 @@ def _finish(model: LeNet5, config: TrainConfig, splits: Splits, normalize: Norma
 
     best_path = run_dir / BEST
     model.load_state_dict(load_file(str(best_path), device=str(device)))
-    test_loss, test_acc = evaluate(model, splits.test_images, splits.test_labels, normalize)
+    test_loss, test_acc = evaluate(model, splits.test_images, splits.test_labels, normalize,
+                                   loss_function(config.model))
     best_epoch = stopper.best_epoch or len(history)
     summary = {
         "status": "finished",

@@ -18,7 +18,7 @@ import torch
 from .config import TrainConfig
 from .errors import Lenet5Error, WeightsError
 from .files import TRAIN_RUNS, atomic_write_bytes, check_regular_file
-from .model import LeNet5
+from .model import build_model
 from .preprocess import Normalization
 
 FORMAT = "lenet5/1"
@@ -46,7 +46,7 @@ def save_weights(path: Path, model: torch.nn.Module, config: TrainConfig, normal
 class LoadedModel:
     """A model rebuilt from a weights file, in eval mode, with what it needs to be fed."""
 
-    model: LeNet5
+    model: torch.nn.Module
     config: TrainConfig
     normalization: Normalization
     extra: dict[str, Any]
@@ -54,7 +54,7 @@ class LoadedModel:
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Rebuild a LeNet-5 from a weights file (or a run folder, meaning its best weights)."""
+    """Rebuild a LeNet-5 (either architecture) from a weights file (or a run folder, meaning its best weights)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
@@ -68,10 +68,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     if metadata.get("format") != FORMAT:
         raise WeightsError(f"{path}: not a lenet5 weights file (metadata format {metadata.get('format')!r})")
     config, normalization, extra = _read_metadata(path, metadata)
-    model = LeNet5.from_config(config.model)
+    model = build_model(config.model)
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
+        held = architecture_of(tensors)
+        if held is not None and held != config.model.arch:
+            raise WeightsError(f"{path}: holds {held} weights but its config says arch {config.model.arch}; "
+                               f"a {held} model cannot load into a {config.model.arch} one") from None
         first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
         raise WeightsError(f"{path}: weights do not fit this architecture ({first})") from None
     broken = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
@@ -104,6 +108,17 @@ def _usable_normalization(normalization: Normalization) -> bool:
     numbers = [normalization.mean, normalization.std]
     return (all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers)
             and normalization.std > 0 and isinstance(normalization.mode, str))
+
+
+# A tensor only each architecture has, whatever its other options: the lab's F5 layer, the
+# 1998 network's fixed RBF bitmaps.
+ARCH_SIGNATURES = {"lab": "f5.0.weight", "lenet5-1998": "output.centres"}
+
+
+def architecture_of(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The architecture these tensors were saved from, or None if they match neither."""
+    found = [arch for arch, name in ARCH_SIGNATURES.items() if name in tensors]
+    return found[0] if len(found) == 1 else None
 
 
 def latest_run(root: Path = TRAIN_RUNS) -> Path:

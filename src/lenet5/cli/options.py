@@ -14,16 +14,19 @@ from typing import Any
 from ..config import CHOICES, ModelConfig, TrainConfig, field_type
 
 HELP = {
+    "arch": "lab: the lab's LeNet-5; lenet5-1998: the network as published (docs/paper1998.md)",
     "activation": "nonlinearity after each conv and hidden linear layer",
     "pool": "subsampling in S2 and S4",
     "dropout": "dropout after F5 and F6 (makes train/eval mode matter)",
     "batchnorm": "batchnorm after each conv and hidden linear layer",
     "data_dir": "folder of MNIST-format IDX files (default: the bundled MNIST)",
-    "normalization": "pixel normalisation; zscore uses the training split's mean and std",
+    "normalization": "pixel normalisation; zscore uses the training split's mean and std; lecun1998 maps "
+                     "white to -0.1 and black to 1.175",
     "val_size": "images held out of the training set for early stopping",
     "train_subset": "train on only the first N training images (quick runs)",
     "scale_lr": "linear scaling rule: lr x batch-size x accumulate / base-batch-size",
     "accumulate": "batches whose gradients are summed before each optimiser step",
+    "sdlm_mu": "optimizer sdlm: mu in each parameter's step lr / (mu + h_kk); bounds the step at lr / mu",
     "patience": "epochs without val-loss improvement before stopping (0: never stop)",
     "min_delta": "smallest val-loss decrease that counts as improvement",
     "step_size": "epochs between lr decays (schedule=step)",

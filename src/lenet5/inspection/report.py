@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import Lenet5Error
 from ..evaluate import Evaluation, evaluate_model
 from ..files import atomic_write_text
+from ..model import describe_model
 from ..weights import LoadedModel, load_model
 from . import figures, metrics, probes
 from .html import Section, Table, render
@@ -71,7 +72,7 @@ def build_report(weights: str | Path | None, out_dir: Path, *, image: Path | Non
     subtitle = [f"weights {loaded.path}",
                 f"test accuracy {evaluation.accuracy:.2%} (loss {evaluation.loss:.4f}) on {len(inputs.labels):,} "
                 f"test images",
-                f"activation {config.model.activation}, {config.model.pool} pooling, normalisation "
+                f"{describe_model(config.model)}, normalisation "
                 f"{config.normalization}, optimiser {config.optimizer}, batch size {config.batch_size}"]
     html_path = out_dir / "report.html"
     atomic_write_text(html_path, render("LeNet-5 inspection report", subtitle, sections))

@@ -104,10 +104,9 @@ def analysis_payload(analysis: Analysis) -> dict[str, Any]:
 
 def describe_stages(model: torch.nn.Module) -> list[dict[str, Any]]:
     """Each top-level stage with its layers, parameter count and output shape for one image."""
-    from ..model import IMAGE_SIZE
-
     stages = [name for name, _ in model.named_children()]
-    probe = torch.zeros(1, 1, IMAGE_SIZE, IMAGE_SIZE, device=next(model.parameters()).device)
+    size = model.input_size  # 28, or 32 for the 1998 network
+    probe = torch.zeros(1, 1, size, size, device=next(model.parameters()).device)
     with torch.inference_mode(), capture_activations(model, stages) as outputs:
         model(probe)
     return [
