@@ -1,0 +1,91 @@
+"""Order statistics and Otsu's threshold read off histograms, for the preprocessing hot path.
+
+An 8-bit image has at most 256 distinct values, so one ``np.bincount`` tells everything that
+``np.median``, ``np.percentile`` and ``np.histogram`` would find by sorting or binning every
+pixel. Each function here returns what the numpy call it replaces returns on the same pixels
+(the percentile uses numpy's default "linear" method); ``tests/test_histograms.py`` checks
+that against numpy itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LEVELS = 256  # the distinct values of an 8-bit pixel
+OTSU_BINS = 256
+
+
+def value_counts(pixels: np.ndarray) -> np.ndarray:
+    """How many pixels hold each value 0..255: int64 (256,) for uint8 ``pixels``."""
+    return np.bincount(pixels.ravel(), minlength=LEVELS)
+
+
+def order_statistic(counts: np.ndarray, rank: np.ndarray | int) -> np.ndarray:
+    """The value at 0-based ``rank`` (or ranks) of the sorted pixels that ``counts`` describes."""
+    return np.searchsorted(np.cumsum(counts), np.asarray(rank), side="right")
+
+
+def median_from_counts(counts: np.ndarray, values: np.ndarray | None = None) -> float:
+    """``np.median`` of the pixels; ``values[i]`` is the value of bin ``i`` (default: ``i``)."""
+    total = int(counts.sum())
+    middle = order_statistic(counts, [(total - 1) // 2, total // 2])
+    if values is not None:
+        middle = values[middle]
+    return float((float(middle[0]) + float(middle[1])) / 2)
+
+
+def percentile_from_counts(counts: np.ndarray, percent: float) -> np.ndarray:
+    """``np.percentile(pixels, percent)`` (linear method) for each row of ``counts`` (..., 256)."""
+    sizes = counts.sum(axis=-1)
+    quantile = percent / 100
+    position = sizes * quantile + (1 + quantile * -1) - 1  # numpy's virtual index for alpha = beta = 1
+    below = np.floor(position)
+    gamma = position - below
+    cumulative = np.cumsum(counts, axis=-1).reshape(-1, LEVELS)
+    below_rank = below.reshape(-1, 1)
+    above_rank = np.minimum(below_rank + 1, sizes.reshape(-1, 1) - 1)
+    # The value at rank r is how many cumulative counts are <= r (searchsorted, row by row).
+    low = (cumulative <= below_rank).sum(axis=1).astype(np.float64)
+    high = (cumulative <= above_rank).sum(axis=1).astype(np.float64)
+    gamma = gamma.reshape(-1)
+    # numpy's _lerp, which interpolates from the nearer end for accuracy.
+    result = np.where(gamma >= 0.5, high - (high - low) * (1 - gamma), low + (high - low) * gamma)
+    return result.reshape(sizes.shape)
+
+
+def otsu_threshold_from_counts(values: np.ndarray, counts: np.ndarray) -> float:
+    """Otsu's threshold over pixels where ``counts[i]`` of them equal ``values[i]``.
+
+    The same as binning every pixel with ``np.histogram(pixels, OTSU_BINS)`` and running
+    Otsu on that histogram, since each pixel's bin depends only on its value.
+    """
+    present = counts > 0
+    binned, edges = np.histogram(values[present], bins=OTSU_BINS, weights=counts[present])
+    return otsu_threshold(binned.astype(np.int64), edges)
+
+
+def otsu_threshold_of(pixels: np.ndarray) -> float:
+    """Otsu's threshold on float ``pixels``, binned like ``np.histogram(pixels, OTSU_BINS)``.
+
+    One scaled cast and a bincount instead of numpy's general binning: a pixel right on a
+    bin edge may land in the neighbouring bin, which moves the threshold by at most one bin.
+    """
+    low, high = float(pixels.min()), float(pixels.max())
+    if high == low:  # numpy's convention for a constant input: one unit-wide range around it
+        low, high = low - 0.5, high + 0.5
+    edges = np.linspace(low, high, OTSU_BINS + 1)
+    index = ((pixels - np.float32(low)) * np.float32(OTSU_BINS / (high - low))).astype(np.int32)
+    np.minimum(index, OTSU_BINS - 1, out=index)
+    return otsu_threshold(np.bincount(index.ravel(), minlength=OTSU_BINS), edges)
+
+
+def otsu_threshold(counts: np.ndarray, edges: np.ndarray) -> float:
+    """The bin edge that best splits a histogram into two classes (Otsu, 1979)."""
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(counts)
+    weight_high = weight_low[-1] - weight_low
+    mass_low = np.cumsum(counts * centres)
+    mean_low = mass_low / np.maximum(weight_low, 1)
+    mean_high = (mass_low[-1] - mass_low) / np.maximum(weight_high, 1)
+    between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return float(edges[int(np.argmax(between)) + 1])
