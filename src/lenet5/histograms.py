@@ -59,9 +59,24 @@ def otsu_threshold_from_counts(values: np.ndarray, counts: np.ndarray) -> float:
     The same as binning every pixel with ``np.histogram(pixels, OTSU_BINS)`` and running
     Otsu on that histogram, since each pixel's bin depends only on its value.
     """
-    present = counts > 0
-    binned, edges = np.histogram(values[present], bins=OTSU_BINS, weights=counts[present])
+    present = values[counts > 0]
+    low, high = float(present.min()), float(present.max())
+    if high == low:  # numpy's convention for a constant input: one unit-wide range around it
+        low, high = low - 0.5, high + 0.5
+    edges = np.linspace(low, high, OTSU_BINS + 1)
+    binned = np.bincount(_bin_index(values, edges), weights=counts, minlength=OTSU_BINS)
     return otsu_threshold(binned.astype(np.int64), edges)
+
+
+def _bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Each value's bin among ``edges`` as ``np.histogram`` assigns it; values outside land in an end bin."""
+    inside = np.clip(values, edges[0], edges[-1])
+    index = ((inside - edges[0]) / (edges[-1] - edges[0]) * OTSU_BINS).astype(np.intp)
+    np.minimum(index, OTSU_BINS - 1, out=index)  # the last bin includes its right edge
+    # The scaled index can be one off within a rounding error of an edge: numpy checks against the edges.
+    index -= (inside < edges[index]) & (index > 0)
+    index += (inside >= edges[index + 1]) & (index != OTSU_BINS - 1)
+    return index
 
 
 def otsu_threshold_of(pixels: np.ndarray) -> float:

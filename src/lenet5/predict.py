@@ -104,21 +104,18 @@ class Predictor:
             except ImageError as error:
                 prepared.append(error)
         good = [item for item in prepared if not isinstance(item, ImageError)]
-        probabilities = iter(self.probabilities(np.stack([digits for digits, _ in good])) if good else [])
-        results: list[Prediction | ImageError] = []
-        for item, name in zip(prepared, names):
-            if isinstance(item, ImageError):
-                results.append(item)
-                continue
-            row = next(probabilities)
-            digit = int(np.argmax(row))
-            results.append(Prediction(digit, float(row[digit]), [float(p) for p in row], item[0], item[1], name))
-        return results
+        rows = iter(self.probabilities(np.stack([digits for digits, _ in good])) if good else [])
+        return [item if isinstance(item, ImageError) else _prediction(item[0], next(rows), item[1], name)
+                for item, name in zip(prepared, names)]
+
+    def prediction(self, digit: np.ndarray, logits: np.ndarray, notes: list[str],
+                   name: str | None = None) -> Prediction:
+        """The :class:`Prediction` for one preprocessed ``digit`` whose raw ``logits`` (10,) are known."""
+        return _prediction(digit, softmax(logits[None])[0], notes, name)
 
     def probabilities(self, digits: np.ndarray) -> np.ndarray:
         """Softmax probabilities (N, 10) for uint8 MNIST-style digits (N, 28, 28)."""
-        logits = torch.from_numpy(self.logits(digits))
-        return torch.softmax(logits.double(), dim=1).numpy()
+        return softmax(self.logits(digits))
 
     def logits(self, digits: np.ndarray) -> np.ndarray:
         """Raw float32 logits (N, 10) for uint8 digits (N, 28, 28), computed in batches."""
@@ -134,6 +131,16 @@ class Predictor:
         device = next(model.parameters()).device
         with self.lock, torch.inference_mode():
             return model(inputs.to(device)).float().cpu().numpy()
+
+
+def _prediction(digit: np.ndarray, probabilities: np.ndarray, notes: list[str], name: str | None) -> Prediction:
+    best = int(np.argmax(probabilities))
+    return Prediction(best, float(probabilities[best]), probabilities.tolist(), digit, notes, name)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities (N, 10) from float logits (N, 10), computed in float64 so they sum to 1."""
+    return torch.softmax(torch.from_numpy(np.asarray(logits)).double(), dim=1).numpy()
 
 
 def load(path: str | Path | None = None, *, device: str = "cpu", backend: str = "torch",

@@ -34,7 +34,14 @@ from .histograms import (
     percentile_from_counts,
     value_counts,
 )
-from .images import MAX_IMAGE_PIXELS, ORIENTATION_TAG, UINT8_MAX, ImageError, NoDigitError, open_image
+from .images import (
+    MAX_IMAGE_PIXELS,
+    ORIENTATION_TAG,
+    UINT8_MAX,
+    ImageError,
+    NoDigitError,
+    open_image,
+)
 
 __all__ = ["Normalization", "ImageError", "NoDigitError", "MAX_IMAGE_PIXELS", "open_image", "to_mnist",
            "image_to_mnist", "MNIST_SIZE", "DIGIT_BOX"]
@@ -51,6 +58,7 @@ BACKGROUND_BLOCKS = 4  # the background level is estimated on a 4x4 grid of bloc
 BACKGROUND_PERCENTILE = 20  # ...as each block's 20th-percentile (ink is bright by then)
 WORKING_SIDE = 1024  # bigger images are box-reduced first: the digit ends up 20 px anyway
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+GREY_LEVELS = np.arange(LEVELS, dtype=np.float64)  # the value of each 8-bit level, for histogram maths
 OPAQUE = 255
 
 # (mean, std) in [0, 1] pixel units for the fixed modes. [-1, 1] is the handout's choice
@@ -209,11 +217,12 @@ def _suppress_background(ink: np.ndarray, name: str | None) -> np.ndarray:
     Returns float (H, W) in 0..255. With an even background (a drawing, a clean scan) every
     statistic comes from the 256-value histogram and the ramp is a lookup table.
     """
-    counts = value_counts(ink)
-    background = _background(ink, counts)
+    block_counts = _block_counts(ink)
+    counts = block_counts.sum(axis=(0, 1)) if block_counts is not None else value_counts(ink)
+    background = _background(ink, counts, block_counts)
     if np.ndim(background) == 0:
         # signal = max(ink - background, 0) takes one value per ink level.
-        level_signal = np.clip(np.arange(LEVELS) - float(background), 0, None)
+        level_signal = np.clip(GREY_LEVELS - float(background), 0, None)
         threshold = otsu_threshold_from_counts(level_signal, counts)
         strong = level_signal > threshold
         high = median_from_counts(counts[strong], level_signal[strong]) if counts[strong].any() \
@@ -241,7 +250,25 @@ def _low_cut(threshold: float, high: float, name: str | None) -> float:
     return low
 
 
-def _background(ink: np.ndarray, counts: np.ndarray) -> float | np.ndarray:
+def _block_counts(ink: np.ndarray) -> np.ndarray | None:
+    """The value counts of each block of the BACKGROUND_BLOCKS x BACKGROUND_BLOCKS grid: (4, 4, 256).
+
+    None when the image is too small to split. Block edges fall where ``np.linspace(0, side, 5)``
+    puts them, truncated, i.e. at ``i * side // 4``.
+    """
+    height, width = ink.shape
+    if min(height, width) < 2 * BACKGROUND_BLOCKS:
+        return None
+    row_edges = [i * height // BACKGROUND_BLOCKS for i in range(BACKGROUND_BLOCKS + 1)]
+    col_edges = [i * width // BACKGROUND_BLOCKS for i in range(BACKGROUND_BLOCKS + 1)]
+    column_block = np.repeat(np.arange(BACKGROUND_BLOCKS, dtype=np.uint16) * LEVELS, np.diff(col_edges))
+    # One bincount per band of blocks: the block's offset plus the pixel value is a unique key.
+    return np.stack([np.bincount((ink[r0:r1] + column_block).ravel(), minlength=BACKGROUND_BLOCKS * LEVELS)
+                     for r0, r1 in zip(row_edges, row_edges[1:])]).reshape(BACKGROUND_BLOCKS, BACKGROUND_BLOCKS,
+                                                                             LEVELS)
+
+
+def _background(ink: np.ndarray, counts: np.ndarray, block_counts: np.ndarray | None) -> float | np.ndarray:
     """A smooth background estimate from a BACKGROUND_BLOCKS x BACKGROUND_BLOCKS grid of blocks.
 
     Each block's 20th percentile is its paper level: a block a quarter of the image wide is
@@ -251,21 +278,14 @@ def _background(ink: np.ndarray, counts: np.ndarray) -> float | np.ndarray:
 
     Returns a single level when the background is even, else a float32 (H, W) map.
     """
-    height, width = ink.shape
-    if min(height, width) < 2 * BACKGROUND_BLOCKS:
+    if block_counts is None:
         return float(np.median(_border(ink)))
-    row_edges = np.linspace(0, height, BACKGROUND_BLOCKS + 1).astype(int)
-    col_edges = np.linspace(0, width, BACKGROUND_BLOCKS + 1).astype(int)
-    column_block = np.repeat(np.arange(BACKGROUND_BLOCKS) * LEVELS, np.diff(col_edges)).astype(np.int32)
-    # One bincount per band of blocks: the block's offset plus the pixel value is a unique key.
-    block_counts = np.stack([
-        np.bincount((ink[r0:r1] + column_block).ravel(), minlength=BACKGROUND_BLOCKS * LEVELS)
-        for r0, r1 in zip(row_edges, row_edges[1:])]).reshape(BACKGROUND_BLOCKS, BACKGROUND_BLOCKS, LEVELS)
     levels = percentile_from_counts(block_counts, BACKGROUND_PERCENTILE).astype(np.float32)
     paper = float(np.median(levels))
-    levels[levels > (paper + otsu_threshold_from_counts(np.arange(LEVELS, dtype=np.float64), counts)) / 2] = paper
+    levels[levels > (paper + otsu_threshold_from_counts(GREY_LEVELS, counts)) / 2] = paper
     if (levels == levels.flat[0]).all():
         return float(levels.flat[0])  # bilinear smoothing of one level is that level
+    height, width = ink.shape
     smooth = Image.fromarray(levels).resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(smooth)
 

@@ -3,11 +3,16 @@
 A weights file's metadata holds the config that built the model and the normalisation it
 was trained with, so :func:`load_model` can rebuild it with nothing else. Every consumer
 (eval, predict, inspect, export, serve) goes through :func:`load_model`.
+
+The package ships one such file, :data:`PRETRAINED`: the ``lab`` recipe's weights, made by
+``make weights``. They stand in when no ``--weights`` is given and nothing has been trained
+yet, so ``lenet5 predict`` and ``lenet5 serve`` work straight after installing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,9 @@ from .preprocess import Normalization
 
 FORMAT = "lenet5/1"
 BEST, LAST = "best.safetensors", "last.safetensors"
+PRETRAINED = Path(__file__).parent / "pretrained" / "lab.safetensors"
+
+log = logging.getLogger(__name__)
 
 
 def save_weights(path: Path, model: torch.nn.Module, config: TrainConfig, normalization: Normalization,
@@ -84,13 +92,41 @@ def latest_run(root: Path = TRAIN_RUNS) -> Path:
     return max(runs, key=lambda p: p.stat().st_mtime)
 
 
+def default_weights(root: Path = TRAIN_RUNS) -> Path:
+    """The newest run under ``root``; without one, the pretrained weights (saying so in one line)."""
+    try:
+        return latest_run(root)
+    except WeightsError:
+        if not PRETRAINED.is_file():
+            raise
+    accuracy = read_metadata(PRETRAINED).get("extra", {}).get("test_accuracy")
+    measured = f", {accuracy:.2%} MNIST test accuracy" if accuracy is not None else ""
+    log.warning("lenet5: no trained run under %s/, so using the pretrained lab weights shipped with lenet5 "
+                "(%s%s); `lenet5 train` or --weights uses your own", root, PRETRAINED.name, measured)
+    return PRETRAINED
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """A weights file's metadata with its JSON fields decoded, without loading the tensors."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
+    return {key: json.loads(value) if key in ("config", "normalization", "extra") else value
+            for key, value in metadata.items()}
+
+
 def resolve_weights(weights: str | Path | None) -> Path:
     """Turn ``--weights`` (None, a run folder or a file) into a weights file path.
 
-    None means the newest run under runs/train; a folder means its best weights, falling
-    back to the last ones if training never finished an epoch with validation.
+    None means the newest run under runs/train, or the pretrained weights when there is
+    none; a folder means its best weights, falling back to the last ones if training never
+    finished an epoch with validation.
     """
-    path = latest_run() if weights is None else Path(weights)
+    path = default_weights() if weights is None else Path(weights)
     if path.is_dir():
         for name in (BEST, LAST):
             if (path / name).is_file():

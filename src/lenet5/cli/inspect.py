@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.image.is_file():
             raise Lenet5Error(f"{args.image}: image file not found")
         digit_from_file(args.image)  # an unreadable image is reported before an output folder is made
-    resolve_weights(args.weights)  # and so is a missing model
+    weights = resolve_weights(args.weights)  # and so is a missing model
     out_dir = args.out or next_run_dir(INSPECT_RUNS)
-    report = build_report(args.weights, out_dir, image=args.image, data_dir=args.data_dir, digits=args.digits)
+    report = build_report(weights, out_dir, image=args.image, data_dir=args.data_dir, digits=args.digits)
     print(f"wrote {report} (open it in a browser; it works offline) and its figures in {out_dir}")
     return 0
