@@ -216,7 +216,11 @@ def print_ratios(rows: list[dict[str, object]]) -> None:
 def photo_run(url: str, clients: int, seconds: float, server_pid: int | None, workers: int) -> dict[str, object]:
     """Clients uploading 12 MP photos: peak server memory against the documented bound."""
     from lenet5.images import MAX_IMAGE_PIXELS
-    from lenet5.web.limits import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_UPLOAD_BYTES, peak_memory_bound
+    from lenet5.web.limits import (
+        DEFAULT_MAX_IN_FLIGHT,
+        DEFAULT_MAX_UPLOAD_BYTES,
+        peak_memory_bound,
+    )
 
     photos = photo_jpegs(4)
     sizes = ", ".join(f"{len(body) / 2**20:.1f}" for body, _ in photos)
