@@ -101,8 +101,8 @@ def default_weights(root: Path = TRAIN_RUNS) -> Path:
             raise
     accuracy = read_metadata(PRETRAINED).get("extra", {}).get("test_accuracy")
     measured = f", {accuracy:.2%} MNIST test accuracy" if accuracy is not None else ""
-    log.warning("lenet5: no trained run under %s/, so using the pretrained lab weights shipped with lenet5 "
-                "(%s%s); `lenet5 train` or --weights uses your own", root, PRETRAINED.name, measured)
+    log.warning("lenet5: no trained run under %s/: using the pretrained lab weights that ship with lenet5%s "
+                "(train your own with `lenet5 train`, or pass --weights)", root, measured)
     return PRETRAINED
 
 
