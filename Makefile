@@ -5,6 +5,7 @@ VENV := .venv
 PIP := $(VENV)/bin/pip install --quiet --constraint constraints.txt
 CORE := $(VENV)/.core-installed
 DEV := $(VENV)/.dev-installed
+WEB := $(VENV)/.web-installed
 
 # The pretrained weights that ship inside the package: the lab recipe, on the CPU with 2 threads
 # so the same machine makes the same bits. `make weights` retrains them and replaces the file.
@@ -17,8 +18,7 @@ WEIGHTS_FLAGS := --recipe lab --threads 2 --device cpu
 train: $(CORE)
 	$(VENV)/bin/lenet5 train
 
-serve: $(CORE)
-	$(PIP) -e '.[web]'
+serve: $(WEB)
 	$(VENV)/bin/lenet5 serve
 
 weights: $(CORE)
@@ -34,6 +34,10 @@ $(VENV)/bin/python:
 
 $(CORE): $(VENV)/bin/python pyproject.toml constraints.txt
 	$(PIP) -e .
+	touch $@
+
+$(WEB): $(CORE)
+	$(PIP) -e '.[web]'
 	touch $@
 
 $(DEV): $(CORE)
