@@ -30,7 +30,7 @@ class Admission:
             raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
         self.max_in_flight = max_in_flight
         self.in_flight = 0  # changed only on the event loop's thread, so it needs no lock
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lenet5-predict")
+        self._executor: ThreadPoolExecutor | None = None  # made on first use, again after close()
 
     def try_enter(self) -> bool:
         """Count one more request in flight, or say no when the bound is reached."""
@@ -44,7 +44,9 @@ class Admission:
 
     async def run(self, function: Callable[..., Result], *args: Any) -> Result:
         """``function(*args)`` on the prediction thread, awaited without blocking the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(function, *args))
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lenet5-predict")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, partial(function, *args))
 
     def busy(self) -> JSONResponse:
         """503 for a request over the bound; its body is never read, so the connection closes."""
@@ -53,5 +55,8 @@ class Admission:
                             status_code=503, headers={"Retry-After": str(RETRY_AFTER_S), "Connection": "close"})
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the prediction thread (at the app's shutdown); a later request starts a new one."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
