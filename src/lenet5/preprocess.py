@@ -245,8 +245,7 @@ def _suppress_background(ink: np.ndarray, name: str | None) -> np.ndarray:
             else float(level_signal[counts > 0].max())
         low = _low_cut(threshold, high, name)
         return (np.clip((level_signal - low) / (high - low), 0, 1) * PIXEL_MAX)[ink]
-    signal = ink.astype(np.float32)
-    signal -= background
+    signal = np.subtract(ink, background, dtype=np.float32)
     np.maximum(signal, 0, out=signal)
     threshold = otsu_threshold_of(signal)
     strokes = signal[signal > threshold]
@@ -277,11 +276,9 @@ def _block_counts(ink: np.ndarray) -> np.ndarray | None:
         return None
     row_edges = [i * height // BACKGROUND_BLOCKS for i in range(BACKGROUND_BLOCKS + 1)]
     col_edges = [i * width // BACKGROUND_BLOCKS for i in range(BACKGROUND_BLOCKS + 1)]
-    column_block = np.repeat(np.arange(BACKGROUND_BLOCKS, dtype=np.uint16) * LEVELS, np.diff(col_edges))
-    # One bincount per band of blocks: the block's offset plus the pixel value is a unique key.
-    return np.stack([np.bincount((ink[r0:r1] + column_block).ravel(), minlength=BACKGROUND_BLOCKS * LEVELS)
-                     for r0, r1 in zip(row_edges, row_edges[1:])]).reshape(BACKGROUND_BLOCKS, BACKGROUND_BLOCKS,
-                                                                             LEVELS)
+    image = Image.fromarray(np.ascontiguousarray(ink))
+    return np.array([[image.crop((c0, r0, c1, r1)).histogram() for c0, c1 in zip(col_edges, col_edges[1:])]
+                     for r0, r1 in zip(row_edges, row_edges[1:])], dtype=np.int64)
 
 
 def _background(ink: np.ndarray, counts: np.ndarray, block_counts: np.ndarray | None) -> float | np.ndarray:
