@@ -59,9 +59,9 @@ def test_the_file_ships_in_the_package_and_is_small() -> None:
 
 
 def test_metadata_config_is_the_lab_recipe_made_by_make_weights() -> None:
-    stored = read_metadata(PRETRAINED)["config"]
-    assert stored == documented_config().to_dict()
-    recipe = recipe_config("lab").to_dict()
+    stored = TrainConfig.from_dict(read_metadata(PRETRAINED)["config"])
+    assert stored == documented_config()
+    stored, recipe = stored.to_dict(), recipe_config("lab").to_dict()
     assert {key for key in recipe if recipe[key] != stored[key]} <= RUNTIME_ONLY
 
 
