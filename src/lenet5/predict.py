@@ -148,7 +148,8 @@ def load(path: str | Path | None = None, *, device: str = "cpu", backend: str = 
     """A :class:`Predictor` for a run folder, a weights file or (for ONNX) a ``.onnx`` file.
 
     Args:
-        path: a run folder, ``.safetensors`` or ``.onnx`` file; None means the newest run.
+        path: a run folder, ``.safetensors`` or ``.onnx`` file; None means the newest run, or
+            the pretrained weights that ship with lenet5 when there is none (said in one line).
         device: torch device for the PyTorch backend.
         backend: "torch" or "onnx". ONNX needs ``pip install 'lenet5[onnx]'`` and, for a run
             folder, ``lenet5 export RUN --format onnx`` first.
@@ -158,7 +159,7 @@ def load(path: str | Path | None = None, *, device: str = "cpu", backend: str = 
         raise WeightsError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")
     if backend == "onnx" or (path is not None and Path(path).suffix == ".onnx"):
         return _load_onnx(path, threads)
-    loaded = load_model(path, device=device)
+    loaded = load_model(resolve_weights(path, pretrained=True), device=device)
     return Predictor(loaded, normalization=loaded.normalization, path=loaded.path)
 
 

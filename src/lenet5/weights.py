@@ -119,14 +119,18 @@ def read_metadata(path: Path) -> dict[str, Any]:
             for key, value in metadata.items()}
 
 
-def resolve_weights(weights: str | Path | None) -> Path:
+def resolve_weights(weights: str | Path | None, *, pretrained: bool = False) -> Path:
     """Turn ``--weights`` (None, a run folder or a file) into a weights file path.
 
-    None means the newest run under runs/train, or the pretrained weights when there is
-    none; a folder means its best weights, falling back to the last ones if training never
-    finished an epoch with validation.
+    None means the newest run under runs/train, or with ``pretrained`` the shipped weights
+    when there is none (predict, serve, inspect and ``lenet5.load`` ask for that; eval and
+    export want a model of your own). A folder means its best weights, falling back to the
+    last ones if training never finished an epoch with validation.
     """
-    path = default_weights() if weights is None else Path(weights)
+    if weights is None:
+        path = default_weights() if pretrained else latest_run()
+    else:
+        path = Path(weights)
     if path.is_dir():
         for name in (BEST, LAST):
             if (path / name).is_file():

@@ -12,7 +12,7 @@ from .options import add_weights_argument
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("inspect", help="write report.html: curves, confusions, mistakes, filters, "
                                    "feature maps, PCA, calibration")
-    add_weights_argument(parser)
+    add_weights_argument(parser, pretrained=True)
     parser.add_argument("--image", type=Path, default=None, metavar="FILE",
                         help="show this image's feature maps (any photo or scan of a digit) instead of test digits")
     parser.add_argument("--digits", type=int, default=3, metavar="N",
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.image.is_file():
             raise Lenet5Error(f"{args.image}: image file not found")
         digit_from_file(args.image)  # an unreadable image is reported before an output folder is made
-    weights = resolve_weights(args.weights)  # and so is a missing model
+    weights = resolve_weights(args.weights, pretrained=True)  # and so is a missing model
     out_dir = args.out or next_run_dir(INSPECT_RUNS)
     report = build_report(weights, out_dir, image=args.image, data_dir=args.data_dir, digits=args.digits)
     print(f"wrote {report} (open it in a browser; it works offline) and its figures in {out_dir}")
