@@ -24,6 +24,7 @@ from .limits import (
 )
 
 OPTIONS_VARIABLE = "LENET5_SERVE_OPTIONS"
+MAX_DEFAULT_WORKERS = 8  # each worker holds ~250 MB (Python + torch); more is rarely worth it by default
 UVICORN_SETTINGS = {"log_level": "warning", "access_log": False}
 
 
@@ -39,8 +40,9 @@ class ServeOptions:
 
 
 def default_workers() -> int:
-    """One worker per CPU this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """One worker per CPU this process may run on, up to MAX_DEFAULT_WORKERS."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cpus, MAX_DEFAULT_WORKERS)
 
 
 def build_app(options: ServeOptions, predictor: Predictor | None = None):
