@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="address to listen on; 0.0.0.0 exposes it to the network (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="server processes, each with its own copy of the model (default: one per CPU, at most 8)")
+                        help="server processes, each with its own copy of the model "
+                             "(default: one per CPU, at most 8)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads per worker (default: 1; the workers already use the cores)")
     parser.add_argument("--max-in-flight", type=int, default=DEFAULT_MAX_IN_FLIGHT, metavar="N",
