@@ -212,8 +212,8 @@ def print_ratios(rows: list[dict[str, object]]) -> None:
     health = {row["clients"]: row["requests_per_s"] for row in rows if row["endpoint"] == "healthz"}
     for row in rows:
         if row["endpoint"] != "healthz" and health.get(row["clients"]):
-            print(f"{row['endpoint']} at {row['clients']} clients: {row['requests_per_s'] / health[row['clients']]:.0%} "
-                  "of /healthz's req/s")
+            share = row["requests_per_s"] / health[row["clients"]]
+            print(f"{row['endpoint']} at {row['clients']} clients: {share:.0%} of /healthz's req/s")
 
 
 def photo_run(url: str, clients: int, seconds: float, server_pid: int | None, workers: int) -> dict[str, object]:
