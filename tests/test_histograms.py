@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from lenet5.histograms import (
+    grid_value_counts,
     median_from_counts,
+    median_of_bytes,
     otsu_threshold,
     otsu_threshold_from_counts,
     otsu_threshold_of,
@@ -60,3 +62,16 @@ def test_otsu_of_floats_is_within_one_bin_of_numpy(seed):
     bin_width = (pixels.max() - pixels.min()) / 256
     assert abs(otsu_threshold_of(pixels) - numpy_otsu(pixels)) <= bin_width * 1.0001
     assert otsu_threshold_of(np.full(10, 3.0, dtype=np.float32)) == numpy_otsu(np.full(10, 3.0))
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (37, 51), (280, 281)])
+def test_grid_counts_and_byte_median_equal_numpy(shape):
+    pixels = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    counts = grid_value_counts(pixels, 4)
+    rows, cols = np.linspace(0, shape[0], 5).astype(int), np.linspace(0, shape[1], 5).astype(int)
+    for i in range(4):
+        for j in range(4):
+            block = pixels[rows[i]:rows[i + 1], cols[j]:cols[j + 1]]
+            np.testing.assert_array_equal(counts[i, j], np.bincount(block.ravel(), minlength=256))
+    assert median_of_bytes(pixels.ravel()) == np.median(pixels)
+    assert median_of_bytes(pixels.ravel()[:-1]) == np.median(pixels.ravel()[:-1])

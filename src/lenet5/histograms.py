@@ -25,6 +25,27 @@ def value_counts(pixels: np.ndarray) -> np.ndarray:
     return np.array(Image.fromarray(np.ascontiguousarray(pixels)).histogram(), dtype=np.int64)
 
 
+def grid_value_counts(pixels: np.ndarray, blocks: int) -> np.ndarray:
+    """The value counts of each block of a ``blocks`` x ``blocks`` grid over uint8 ``pixels``: (b, b, 256).
+
+    Block edges fall where ``np.linspace(0, side, blocks + 1)`` puts them, truncated, i.e. at
+    ``i * side // blocks``.
+    """
+    height, width = pixels.shape
+    row_edges = [i * height // blocks for i in range(blocks + 1)]
+    col_edges = [i * width // blocks for i in range(blocks + 1)]
+    image = Image.fromarray(np.ascontiguousarray(pixels))
+    return np.array([[image.crop((c0, r0, c1, r1)).histogram() for c0, c1 in zip(col_edges, col_edges[1:])]
+                     for r0, r1 in zip(row_edges, row_edges[1:])], dtype=np.int64)
+
+
+def median_of_bytes(values: np.ndarray) -> float:
+    """``np.median`` of 8-bit values, without its general-purpose overhead (it runs per image)."""
+    middle = (values.size - 1) // 2, values.size // 2
+    low, high = np.partition(values, middle)[list(middle)]
+    return (float(low) + float(high)) / 2
+
+
 def order_statistic(counts: np.ndarray, rank: np.ndarray | int) -> np.ndarray:
     """The value at 0-based ``rank`` (or ranks) of the sorted pixels that ``counts`` describes."""
     return np.searchsorted(np.cumsum(counts), np.asarray(rank), side="right")

@@ -28,7 +28,9 @@ from PIL import Image, ImageOps
 
 from .histograms import (
     LEVELS,
+    grid_value_counts,
     median_from_counts,
+    median_of_bytes,
     otsu_threshold_from_counts,
     otsu_threshold_of,
     percentile_from_counts,
@@ -178,19 +180,12 @@ def _border(pixels: np.ndarray) -> np.ndarray:
                            middle[:, :ring].ravel(), middle[:, width - ring:].ravel()])
 
 
-def _median(values: np.ndarray) -> float:
-    """``np.median`` of 8-bit values, without its general-purpose overhead (it runs per image)."""
-    middle = (values.size - 1) // 2, values.size // 2
-    low, high = np.partition(values, middle)[list(middle)]
-    return (float(low) + float(high)) / 2
-
-
 def _ink_up(gray: np.ndarray, notes: list[str]) -> tuple[np.ndarray, float]:
     """Make ink bright and background dark, as in MNIST; the border shows which is which.
 
     Returns the ink and its border's median, the background level that ``_contrast`` needs.
     """
-    paper = _median(_border(gray))
+    paper = median_of_bytes(_border(gray))
     if paper > PIXEL_MAX / 2:
         notes.append("inverted: dark ink on a light background")
         return np.subtract(UINT8_MAX, gray, dtype=np.uint8), PIXEL_MAX - paper  # the median of 255 - x
@@ -204,7 +199,7 @@ def _contrast(ink: np.ndarray, background: float | None = None) -> float:
     blocks of an odd last row or column hold the two (or one) pixels there, as PIL's reduce(2).
     ``background`` is the median of the ink's border, if already known.
     """
-    background = _median(_border(ink)) if background is None else background
+    background = median_of_bytes(_border(ink)) if background is None else background
     height, width = ink.shape
     if min(height, width) < 2:
         return float(ink.max()) - background
@@ -233,7 +228,8 @@ def _suppress_background(ink: np.ndarray, name: str | None) -> np.ndarray:
     Returns float (H, W) in 0..255. With an even background (a drawing, a clean scan) every
     statistic comes from the 256-value histogram and the ramp is a lookup table.
     """
-    block_counts = _block_counts(ink)
+    too_small = min(ink.shape) < 2 * BACKGROUND_BLOCKS
+    block_counts = None if too_small else grid_value_counts(ink, BACKGROUND_BLOCKS)
     counts = block_counts.sum(axis=(0, 1)) if block_counts is not None else value_counts(ink)
     background = _background(ink, counts, block_counts)
     if np.ndim(background) == 0:
@@ -265,22 +261,6 @@ def _low_cut(threshold: float, high: float, name: str | None) -> float:
     return low
 
 
-def _block_counts(ink: np.ndarray) -> np.ndarray | None:
-    """The value counts of each block of the BACKGROUND_BLOCKS x BACKGROUND_BLOCKS grid: (4, 4, 256).
-
-    None when the image is too small to split. Block edges fall where ``np.linspace(0, side, 5)``
-    puts them, truncated, i.e. at ``i * side // 4``.
-    """
-    height, width = ink.shape
-    if min(height, width) < 2 * BACKGROUND_BLOCKS:
-        return None
-    row_edges = [i * height // BACKGROUND_BLOCKS for i in range(BACKGROUND_BLOCKS + 1)]
-    col_edges = [i * width // BACKGROUND_BLOCKS for i in range(BACKGROUND_BLOCKS + 1)]
-    image = Image.fromarray(np.ascontiguousarray(ink))
-    return np.array([[image.crop((c0, r0, c1, r1)).histogram() for c0, c1 in zip(col_edges, col_edges[1:])]
-                     for r0, r1 in zip(row_edges, row_edges[1:])], dtype=np.int64)
-
-
 def _background(ink: np.ndarray, counts: np.ndarray, block_counts: np.ndarray | None) -> float | np.ndarray:
     """A smooth background estimate from a BACKGROUND_BLOCKS x BACKGROUND_BLOCKS grid of blocks.
 
@@ -292,7 +272,7 @@ def _background(ink: np.ndarray, counts: np.ndarray, block_counts: np.ndarray | 
     Returns a single level when the background is even, else a float32 (H, W) map.
     """
     if block_counts is None:
-        return _median(_border(ink))
+        return median_of_bytes(_border(ink))
     levels = percentile_from_counts(block_counts, BACKGROUND_PERCENTILE).astype(np.float32)
     paper = float(np.median(levels))
     levels[levels > (paper + otsu_threshold_from_counts(GREY_LEVELS, counts)) / 2] = paper
