@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
@@ -22,7 +22,8 @@ from .checkpoint import STATE, load_state, save_state
 from .config import TrainConfig
 from .data.mnist import Splits, load_splits
 from .errors import NonFiniteLossError
-from .files import atomic_write_text, write_csv
+from .faults import fault_point
+from .files import atomic_write_text, remove_partial_writes, write_csv
 from .inference import evaluate, resolve_device
 from .model import LeNet5, count_parameters
 from .plots import plot_curves
@@ -84,6 +85,7 @@ def train_one_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
         correct += int((logits.argmax(1) == targets).sum())
         seen += len(index)
         progress.update(1)
+        fault_point("mid-epoch")
         progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
     return total_loss / seen, correct / seen
 
@@ -130,6 +132,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         The summary, also written to ``summary.json``.
     """
     config.validate()
+    remove_partial_writes(run_dir)  # temp files of a write that a crash interrupted
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -174,10 +177,10 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
                 train_loss, train_acc = train_one_epoch(model, splits.train_images, splits.train_labels,
                                                         normalize, optimizer, scheduler, config, generator, bar)
             except NonFiniteLossError as exc:
-                _write_summary(run_dir, {"status": "diverged", "error": str(exc), "epoch": epoch})
-                raise NonFiniteLossError(f"training stopped at epoch {epoch}: {exc}; try a smaller --lr. "
-                                         f"The last good checkpoint is kept in {run_dir}") from None
+                _diverged(run_dir, epoch, str(exc))
         val_loss, val_acc = evaluate(model, splits.val_images, splits.val_labels, normalize)
+        if (has_val and not math.isfinite(val_loss)) or not all(p.isfinite().all() for p in model.parameters()):
+            _diverged(run_dir, epoch, f"the weights became NaN or infinite (val loss {val_loss})")
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc, "lr": lr, "seconds": time.perf_counter() - started}
         history.append(row)
@@ -187,6 +190,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         if improved:
             save_weights(run_dir / BEST, model, config, normalize, {"epoch": epoch})
         save_weights(run_dir / LAST, model, config, normalize, {"epoch": epoch})
+        fault_point("after-weights")
         save_state(run_dir / STATE, {
             "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "early_stopping": vars(stopper).copy(),
@@ -194,7 +198,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         write_csv(run_dir / "metrics.csv", history)
         plot_curves(history, run_dir / "curves.png", stopper.best_epoch or None, title=run_dir.name)
         log(f"epoch {epoch}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
-            f"val loss {val_loss:.4f} acc {val_acc:.4f}  lr {row['lr']:.2e}  "
+            f"{f'val loss {val_loss:.4f} acc {val_acc:.4f}' if has_val else 'no val split'}  lr {row['lr']:.2e}  "
             f"{len(splits.train_images) / row['seconds']:,.0f} img/s{'  *best' if improved else ''}")
         if on_epoch_end is not None:
             on_epoch_end(row)
@@ -233,14 +237,29 @@ def _finish(model: LeNet5, config: TrainConfig, splits: Splits, normalize: Norma
     # The best weights now also record how well they did, for eval/serve to show.
     save_weights(best_path, model, config, normalize,
                  {"epoch": best_epoch, "test_accuracy": test_acc, "test_loss": test_loss})
-    _write_summary(run_dir, summary)
-    return summary
+    return _write_summary(run_dir, summary)
 
 
-def _write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+def _diverged(run_dir: Path, epoch: int, reason: str) -> NoReturn:
+    """Record a diverged run in summary.json and stop with one line saying what is kept."""
+    _write_summary(run_dir, {"status": "diverged", "error": reason, "epoch": epoch})
+    raise NonFiniteLossError(f"training stopped at epoch {epoch}: {reason}; try a smaller --lr. {_kept(run_dir)}")
+
+
+def _kept(run_dir: Path) -> str:
+    """What a diverged run leaves behind: say so only if an epoch finished."""
+    if (run_dir / LAST).is_file():
+        return f"The last good checkpoint is kept in {run_dir}"
+    return f"No epoch finished, so no checkpoint was saved in {run_dir}"
+
+
+def _write_summary(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """summary.json must be valid JSON: NaN or infinity (an empty split, say) becomes null."""
     import json
 
-    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in summary.items()}
+    atomic_write_text(run_dir / "summary.json", json.dumps(clean, indent=2, allow_nan=False))
+    return clean
 
 
 def _splits_on(splits: Splits, device: torch.device) -> Splits:

@@ -14,6 +14,8 @@ from ..web.limits import (
 from .options import add_weights_argument
 
 DEFAULT_MAX_UPLOAD_MB = DEFAULT_MAX_UPLOAD_BYTES / 2**20
+MAX_UPLOAD_MB = 1024.0  # a digit never needs more; a cap keeps the limit a real number
+MAX_UPLOAD_TIMEOUT_S = 3600.0  # an hour: past that, "no timeout" is what is really meant, which we refuse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,12 +43,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise Lenet5Error(f"invalid --port {args.port}: must be 1..65535")
-    if not args.max_upload_mb > 0:
-        raise Lenet5Error(f"invalid --max-upload-mb {args.max_upload_mb}: must be positive")
-    if not args.upload_timeout > 0:
-        raise Lenet5Error(f"invalid --upload-timeout {args.upload_timeout}: must be positive")
-    for flag, value in (("--threads", args.threads), ("--workers", args.workers), ("--max-in-flight",
-                                                                                   args.max_in_flight)):
+    if not 0 < args.max_upload_mb <= MAX_UPLOAD_MB:  # also refuses NaN and inf
+        raise Lenet5Error(f"invalid --max-upload-mb {args.max_upload_mb}: must be in (0, {MAX_UPLOAD_MB:g}]")
+    if not 0 < args.upload_timeout <= MAX_UPLOAD_TIMEOUT_S:
+        raise Lenet5Error(f"invalid --upload-timeout {args.upload_timeout}: must be in (0, {MAX_UPLOAD_TIMEOUT_S:g}]")
+    from ..config import check_threads
+
+    check_threads(args.threads)
+    for flag, value in (("--workers", args.workers), ("--max-in-flight", args.max_in_flight)):
         if value is not None and value < 1:
             raise Lenet5Error(f"invalid {flag} {value}: must be at least 1")
     from ..extras import require

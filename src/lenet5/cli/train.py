@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from ..config import TrainConfig
 from ..errors import Lenet5Error
-from ..files import TRAIN_RUNS, next_run_dir
+from ..files import TRAIN_RUNS, output_folder, read_json
 from ..recipes import DEFAULT_RECIPE, RECIPES, format_recipes, recipe_config
 from .options import add_config_arguments, overrides_from_args
 
@@ -27,37 +26,57 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..checkpoint import STATE
     from ..train import fit  # torch import deferred so `lenet5 --help` is instant
 
     if args.list_recipes:
         print(format_recipes())
         return 0
     overrides = overrides_from_args(args)
-    if args.resume is not None:
+    resume = args.resume is not None
+    if resume:
         run_dir = args.resume
-        config_path = run_dir / "config.json"
-        if not config_path.is_file():
-            raise Lenet5Error(f"{run_dir}: not a run folder (no config.json)")
         if overrides != {"model": {}}:
             raise Lenet5Error("--resume continues a run with its own config.json; drop the other options")
-        config = TrainConfig.from_dict(json.loads(config_path.read_text()))
+        config = _saved_config(run_dir)
+        if not (run_dir / STATE).exists():  # killed before its first epoch finished: nothing to lose
+            print(f"{run_dir}: no finished epoch to resume from; starting this run from the beginning")
+            resume = False
     else:
         config = recipe_config(args.recipe, overrides)
         config.validate()  # before creating a run folder for a config that cannot run
-        run_dir = next_run_dir(args.project, args.name)
+        run_dir = None
     try:
-        summary = fit(config, run_dir, resume=args.resume is not None)
-    except Lenet5Error:
-        if args.resume is None and not any(run_dir.iterdir()):
-            run_dir.rmdir()  # bad data found before the first write: leave no empty exp folder
-        raise
+        if args.resume is not None:
+            summary = fit(config, run_dir, resume=resume)
+        else:  # bad data found before the first write: the empty run folder is removed again
+            with output_folder(None, args.project, name=args.name, flag="--project") as run_dir:
+                summary = fit(config, run_dir)
     except KeyboardInterrupt:
+        if run_dir is None or not run_dir.is_dir():
+            print("lenet5: interrupted before the first epoch; nothing was saved", file=sys.stderr)
+            return 130
         print(f"lenet5: interrupted; finished epochs are saved. Continue with: lenet5 train --resume {run_dir}",
               file=sys.stderr)
         return 130
     print(f"curves: {summary['verdict']}")
     if "peak_memory_mb" in summary:
         print(f"peak CUDA memory: {summary['peak_memory_mb']:.1f} MiB")
-    print(f"test accuracy {summary['test_accuracy']:.2%} (loss {summary['test_loss']:.4f}), "
-          f"best epoch {summary['best_epoch']}; run folder {run_dir}")
+    tested = (f"test accuracy {summary['test_accuracy']:.2%} (loss {summary['test_loss']:.4f})"
+              if summary["test_accuracy"] is not None else "no test images: test accuracy not measured")
+    print(f"{tested}, best epoch {summary['best_epoch']}; run folder {run_dir}")
     return 0
+
+
+def _saved_config(run_dir: Path) -> TrainConfig:
+    """The config.json of a run folder, checked like the flags it came from."""
+    config_path = run_dir / "config.json"
+    if not run_dir.is_dir() or not config_path.exists():
+        raise Lenet5Error(f"{run_dir}: not a run folder (no config.json)")
+    values = read_json(config_path)
+    try:
+        config = TrainConfig.from_dict(values)
+        config.validate()
+    except Lenet5Error as exc:
+        raise Lenet5Error(f"{config_path}: {exc}") from None
+    return config
