@@ -1,12 +1,14 @@
 """Inference speed, PyTorch vs ONNX Runtime: images/s at batch 1, 64 and 1000 on 2 CPU threads.
 
 Times the model alone on already-normalised MNIST test images (preprocessing is the same
-shared code for both backends), plus one line for the whole path from PNG bytes.
+shared code for both backends), then the whole path from PNG bytes (decode, the MNIST
+recipe, PyTorch) for 28x28 MNIST PNGs and for 280x280 drawings like the web page's canvas,
+with the decode-and-preprocess part alone on one thread beside each.
 
     python benchmarks/predict_speed.py [--weights RUN_OR_FILE] [--threads 2] [--seconds 2]
 
-Without --weights it uses the newest run, or an untrained LeNet-5 if there is none (speed
-does not depend on the weights' values).
+Without --weights it uses what `lenet5 predict` would: the newest run, else the pretrained
+weights (speed does not depend on the weights' values).
 """
 
 from __future__ import annotations
@@ -21,38 +23,53 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from lenet5.config import TrainConfig
 from lenet5.data.mnist import load_split
-from lenet5.errors import WeightsError
 from lenet5.export import export_onnx, onnx_session
-from lenet5.model import LeNet5
 from lenet5.predict import Predictor
-from lenet5.preprocess import Normalization
-from lenet5.weights import LoadedModel, load_model
+from lenet5.preprocess import image_to_mnist
+from lenet5.weights import load_model
 
 BATCH_SIZES = (1, 64, 1000)
+END_TO_END_IMAGES = 256  # one Predictor batch
+CANVAS_SIZE = 280  # the web page's drawing pad
 
 
 def images_per_second(run_batch: Callable[[], object], batch_size: int, seconds: float) -> float:
     """Repeat ``run_batch`` for about ``seconds`` after a warm-up; return images per second."""
+    return timed(run_batch, batch_size, seconds)[0]
+
+
+def timed(run_batch: Callable[[], object], batch_size: int, seconds: float) -> tuple[float, float]:
+    """(images per second, microseconds of process CPU per image) over the same timing window.
+
+    On a shared machine the wall clock also counts the time spent waiting for a core; the
+    CPU time counts only the work (all of this process's threads).
+    """
     for _ in range(3):
         run_batch()
-    count, start = 0, time.perf_counter()
+    count, start, cpu = 0, time.perf_counter(), time.process_time()
     while (elapsed := time.perf_counter() - start) < seconds:
         run_batch()
         count += 1
-    return count * batch_size / elapsed
+    images = count * batch_size
+    return images / elapsed, (time.process_time() - cpu) / images * 1e6
 
 
-def model_to_time(weights: str | None) -> LoadedModel:
-    try:
-        return load_model(weights)
-    except WeightsError:
-        if weights is not None:
-            raise
-        config = TrainConfig()
-        return LoadedModel(LeNet5.from_config(config.model).eval(), config, Normalization.fit("[-1,1]", None),
-                           {}, Path("untrained"))
+def png_bytes(images: list[Image.Image]) -> list[bytes]:
+    encoded = []
+    for image in images:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        encoded.append(buffer.getvalue())
+    return encoded
+
+
+def end_to_end(predictor: Predictor, label: str, pngs: list[bytes], seconds: float) -> None:
+    """Whole-path images/s from PNG bytes, and the decode-and-preprocess part alone (one thread)."""
+    speed, cpu = timed(lambda: predictor.predict(pngs), len(pngs), seconds)
+    alone, alone_cpu = timed(lambda: [image_to_mnist(png) for png in pngs], len(pngs), seconds)
+    print(f"end to end from PNG bytes, {label}, batch {len(pngs)}: {speed:,.0f} img/s, {cpu:.0f} us CPU per "
+          f"image (decode + preprocess alone: {alone:,.0f} img/s, {alone_cpu:.0f} us CPU per image)")
 
 
 def main() -> None:
@@ -62,7 +79,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="timing window per measurement")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    loaded = model_to_time(args.weights)
+    loaded = load_model(args.weights)
     images = load_split("test")[0]
     inputs = loaded.normalization(images)
     with tempfile.TemporaryDirectory() as folder:
@@ -80,15 +97,12 @@ def main() -> None:
         torch_speed = images_per_second(torch_batch, batch_size, args.seconds)
         onnx_speed = images_per_second(lambda: session.run(None, {"images": array}), batch_size, args.seconds)
         print(f"{batch_size:>6} {torch_speed:>14,.0f} {onnx_speed:>19,.0f} {onnx_speed / torch_speed:>13.2f}x")
-    pngs = []
-    for image in images[:256].numpy():
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="PNG")
-        pngs.append(buffer.getvalue())
     predictor = Predictor(loaded, normalization=loaded.normalization, path=loaded.path)
-    speed = images_per_second(lambda: predictor.predict(pngs), len(pngs), args.seconds)
-    print(f"end to end from PNG bytes (decode + preprocess + PyTorch), batch {len(pngs)}: {speed:,.0f} img/s")
-
+    digits = images[:END_TO_END_IMAGES].numpy()
+    end_to_end(predictor, "28x28 MNIST digits", png_bytes([Image.fromarray(d) for d in digits]), args.seconds)
+    drawings = [Image.fromarray(255 - d).resize((CANVAS_SIZE, CANVAS_SIZE), Image.Resampling.BILINEAR)
+                for d in digits]  # dark ink on a white canvas, as the page sends them
+    end_to_end(predictor, f"{CANVAS_SIZE}x{CANVAS_SIZE} drawings", png_bytes(drawings), args.seconds)
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from drawn_digits import (
 from PIL import Image
 
 import lenet5
+from lenet5 import weights
 from lenet5.cli import main
 from lenet5.data.mnist import load_split
 from lenet5.errors import WeightsError
@@ -110,6 +111,8 @@ def test_concurrent_predictions_agree(predictor):
 
 def test_load_without_runs_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    assert lenet5.load().path == weights.PRETRAINED  # the shipped weights (test_pretrained.py has the rest)
+    monkeypatch.setattr(weights, "PRETRAINED", tmp_path / "not-shipped.safetensors")
     with pytest.raises(WeightsError, match="lenet5 train"):
         lenet5.load()
     with pytest.raises(WeightsError, match="unknown backend"):

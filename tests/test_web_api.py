@@ -8,12 +8,9 @@ import json
 import socket
 import subprocess
 import sys
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -26,6 +23,8 @@ pytest.importorskip("fastapi")
 with warnings.catch_warnings():  # starlette asks for httpx2, which this environment does not have
     warnings.filterwarnings("ignore", message=".*httpx2", category=UserWarning)
     from fastapi.testclient import TestClient  # noqa: E402
+
+from live_server import live_server  # noqa: E402
 
 from lenet5.cli import main  # noqa: E402
 from lenet5.data.mnist import load_split  # noqa: E402
@@ -207,28 +206,6 @@ def test_unknown_routes_and_methods_are_json_4xx(client: TestClient) -> None:
     assert_refused(client.get("/api/predict"), 405, "Method Not Allowed")
 
 
-@contextmanager
-def live_server(app) -> Iterator[str]:
-    """uvicorn in a thread on a free loopback port, bound before it starts (no race for the port)."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 def test_concurrent_requests_each_get_their_own_answer(predictor: Predictor, mnist_pngs) -> None:
     """Sixteen clients at once: every reply, feature maps included, equals the one-at-a-time reply."""
     import httpx
@@ -255,11 +232,17 @@ def test_load_benchmark_runs_against_a_live_server_with_no_errors(predictor: Pre
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "serve_load.py"
     with live_server(create_app(predictor)) as url:
         result = subprocess.run([sys.executable, str(script), "--url", url, "--clients", "2", "--seconds", "1",
-                                 "--images", "5"], capture_output=True, text=True, timeout=120)
+                                 "--images", "5", "--endpoints", "predict", "healthz"],
+                                capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    header, row = result.stdout.splitlines()[-2:]
-    values = dict(zip(header.replace(" ms", "_ms").split(), row.split()))
-    assert values["clients"] == "2" and int(values["requests"]) > 0 and values["errors"] == "0"
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["endpoint"])
+    names = lines[header].replace(" ms", "_ms").split()
+    rows = {row["endpoint"]: row for row in (dict(zip(names, line.split())) for line in lines[header + 1:header + 3])}
+    assert set(rows) == {"predict", "healthz"}
+    for row in rows.values():
+        assert row["clients"] == "2" and int(row["requests"]) > 0 and row["errors"] == "0"
+    assert "predict at 2 clients:" in result.stdout  # its share of /healthz's req/s
 
 
 class _Links(HTMLParser):

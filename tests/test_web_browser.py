@@ -200,6 +200,12 @@ def test_page_fits_a_phone_and_still_works(browser, server: str) -> None:
     assert pad["x"] >= 0 and pad["x"] + pad["width"] <= PHONE["width"] and pad["width"] >= 250
     font_size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#bars .value')).fontSize)")
     assert font_size >= 12  # readable without zooming
+    # One screen, unscrolled: the pad to draw on, the digit, its confidence and all ten bars.
+    assert page.evaluate("window.scrollY") == 0
+    for selector in ("#pad", "#digit", "#confidence", "#bars li:first-child", "#bars li:last-child"):
+        box = page.locator(selector).bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], (selector, box)
+    assert page.locator("#confidence").inner_text().endswith("sure")
     session.close(server)
 
 

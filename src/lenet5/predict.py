@@ -105,21 +105,18 @@ class Predictor:
             except ImageError as error:
                 prepared.append(error)
         good = [item for item in prepared if not isinstance(item, ImageError)]
-        probabilities = iter(self.probabilities(np.stack([digits for digits, _ in good])) if good else [])
-        results: list[Prediction | ImageError] = []
-        for item, name in zip(prepared, names):
-            if isinstance(item, ImageError):
-                results.append(item)
-                continue
-            row = next(probabilities)
-            digit = int(np.argmax(row))
-            results.append(Prediction(digit, float(row[digit]), [float(p) for p in row], item[0], item[1], name))
-        return results
+        rows = iter(self.probabilities(np.stack([digits for digits, _ in good])) if good else [])
+        return [item if isinstance(item, ImageError) else _prediction(item[0], next(rows), item[1], name)
+                for item, name in zip(prepared, names)]
+
+    def prediction(self, digit: np.ndarray, logits: np.ndarray, notes: list[str],
+                   name: str | None = None) -> Prediction:
+        """The :class:`Prediction` for one preprocessed ``digit`` whose raw ``logits`` (10,) are known."""
+        return _prediction(digit, softmax(logits[None])[0], notes, name)
 
     def probabilities(self, digits: np.ndarray) -> np.ndarray:
         """Softmax probabilities (N, 10) for uint8 MNIST-style digits (N, 28, 28)."""
-        logits = torch.from_numpy(self.logits(digits))
-        return torch.softmax(logits.double(), dim=1).numpy()
+        return softmax(self.logits(digits))
 
     def logits(self, digits: np.ndarray) -> np.ndarray:
         """Raw float32 logits (N, 10) for uint8 digits (N, 28, 28), computed in batches."""
@@ -137,12 +134,23 @@ class Predictor:
             return model(inputs.to(device)).float().cpu().numpy()
 
 
+def _prediction(digit: np.ndarray, probabilities: np.ndarray, notes: list[str], name: str | None) -> Prediction:
+    best = int(np.argmax(probabilities))
+    return Prediction(best, float(probabilities[best]), probabilities.tolist(), digit, notes, name)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities (N, 10) from float logits (N, 10), computed in float64 so they sum to 1."""
+    return torch.softmax(torch.from_numpy(np.asarray(logits)).double(), dim=1).numpy()
+
+
 def load(path: str | Path | None = None, *, device: str = "cpu", backend: str = "torch",
          threads: int | None = None) -> Predictor:
     """A :class:`Predictor` for a run folder, a weights file or (for ONNX) a ``.onnx`` file.
 
     Args:
-        path: a run folder, ``.safetensors`` or ``.onnx`` file; None means the newest run.
+        path: a run folder, ``.safetensors`` or ``.onnx`` file; None means the newest run, or
+            the pretrained weights that ship with lenet5 when there is none (said in one line).
         device: torch device for the PyTorch backend.
         backend: "torch" or "onnx". ONNX needs ``pip install 'lenet5[onnx]'`` and, for a run
             folder, ``lenet5 export RUN --format onnx`` first.
@@ -152,7 +160,7 @@ def load(path: str | Path | None = None, *, device: str = "cpu", backend: str = 
         raise WeightsError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")
     if backend == "onnx" or (path is not None and Path(path).suffix == ".onnx"):
         return _load_onnx(path, threads)
-    loaded = load_model(path, device=device)
+    loaded = load_model(resolve_weights(path, pretrained=True), device=device)
     return Predictor(loaded, normalization=loaded.normalization, path=loaded.path)
 
 

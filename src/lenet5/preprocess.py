@@ -27,7 +27,24 @@ import torch
 from PIL import Image, ImageOps
 
 from .errors import Lenet5Error
-from .images import MAX_IMAGE_PIXELS, ImageError, NoDigitError, open_image
+from .histograms import (
+    LEVELS,
+    grid_value_counts,
+    median_from_counts,
+    median_of_bytes,
+    otsu_threshold_from_counts,
+    otsu_threshold_of,
+    percentile_from_counts,
+    value_counts,
+)
+from .images import (
+    MAX_IMAGE_PIXELS,
+    ORIENTATION_TAG,
+    UINT8_MAX,
+    ImageError,
+    NoDigitError,
+    open_image,
+)
 
 __all__ = ["Normalization", "ImageError", "NoDigitError", "MAX_IMAGE_PIXELS", "open_image", "to_mnist",
            "image_to_mnist", "MNIST_SIZE", "DIGIT_BOX"]
@@ -43,6 +60,9 @@ MIN_SPAN_SHARE = 0.1  # ink separated from the digit by a gap, lighter than this
 BACKGROUND_BLOCKS = 4  # the background level is estimated on a 4x4 grid of blocks...
 BACKGROUND_PERCENTILE = 20  # ...as each block's 20th-percentile (ink is bright by then)
 WORKING_SIDE = 1024  # bigger images are box-reduced first: the digit ends up 20 px anyway
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+GREY_LEVELS = np.arange(LEVELS, dtype=np.float64)  # the value of each 8-bit level, for histogram maths
+OPAQUE = 255
 
 # (mean, std) in [0, 1] pixel units for the fixed modes. [-1, 1] is the handout's choice
 # for tanh: (p - 0.5) / 0.5. "none" keeps raw 0..255 values: std = 1/255 undoes the scaling.
@@ -104,8 +124,8 @@ class Normalization:
 
 def image_to_mnist(source: Any, *, name: str | None = None) -> tuple[np.ndarray, list[str]]:
     """Steps 1-8 from any source :func:`open_image` accepts: (uint8 (28, 28), notes)."""
-    image, notes = open_image(source, name=name)
-    return to_mnist(image, notes=notes, name=name), notes
+    image, notes = open_image(source, name=name)  # step 1 happens here
+    return _recipe(image, notes, name), notes
 
 
 def to_mnist(image: Image.Image, *, notes: list[str] | None = None, name: str | None = None) -> np.ndarray:
@@ -113,69 +133,110 @@ def to_mnist(image: Image.Image, *, notes: list[str] | None = None, name: str | 
 
     A 28x28 image is taken to be in MNIST format already and passes through unchanged
     (apart from polarity). ``notes``, if given, collects what was done; ``name`` labels errors.
+    The pixels stay 8-bit until the background is subtracted, so the statistics come from
+    one histogram (``histograms.py``) rather than from sorting the image several times.
 
     Raises:
         NoDigitError: the image is blank (no ink stands out from the background).
     """
     notes = [] if notes is None else notes
-    image = ImageOps.exif_transpose(image)  # step 1; a no-op after open_image, which already did it
+    return _recipe(_upright(image), notes, name)  # step 1; a no-op after open_image, which already did it
+
+
+def _recipe(image: Image.Image, notes: list[str], name: str | None) -> np.ndarray:
+    """Steps 2-8 on an upright image."""
     gray, alpha = _flatten_to_gray(image)  # steps 2-3
-    ink = _ink_up(gray, notes)  # step 4
-    if _contrast(ink) < MIN_CONTRAST and alpha is not None and np.ptp(alpha) >= MIN_CONTRAST:
+    ink, background = _ink_up(gray, notes)  # step 4
+    contrast = _contrast(ink, background)
+    if contrast < MIN_CONTRAST and alpha is not None and np.ptp(alpha) >= MIN_CONTRAST:
         # Light strokes on a transparent canvas vanish on white: the alpha channel is the ink.
-        ink = alpha
+        ink, contrast = alpha, _contrast(alpha)
         notes.append("read the ink from the alpha channel")
+    if contrast < MIN_CONTRAST:
+        raise NoDigitError(name)
     if ink.shape == (MNIST_SIZE, MNIST_SIZE):
-        if _contrast(ink) < MIN_CONTRAST:
-            raise NoDigitError(name)
-        return np.clip(np.rint(ink), 0, PIXEL_MAX).astype(np.uint8)
+        return np.array(ink, dtype=np.uint8)
     ink = _suppress_background(ink, name)  # step 5
     digit = _scale_to_box(_crop_to_ink(ink))  # steps 6-7
     return _centre_by_mass(digit, name)  # step 8
 
 
+def _upright(image: Image.Image) -> Image.Image:
+    """EXIF orientation applied; without the tag, the image itself rather than a copy."""
+    if image.getexif().get(ORIENTATION_TAG, 1) in (None, 1):
+        return image
+    return ImageOps.exif_transpose(image)
+
+
 def _flatten_to_gray(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """Float grayscale (and the alpha channel, if any) with transparency composited onto white."""
+    """uint8 grayscale (and the alpha channel, if any) with transparency composited onto white.
+
+    An alpha channel that is opaque everywhere (a browser canvas's PNG) changes nothing, so
+    it is dropped without compositing.
+    """
     alpha_image = None
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
+    if image.mode in ALPHA_MODES or "transparency" in image.info:
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
         alpha_image = rgba.getchannel("A")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    gray_image = image.convert("L")
+        if alpha_image.getextrema() == (OPAQUE, OPAQUE):
+            image, alpha_image = rgba, None  # convert("L") ignores alpha: the same pixels as on white
+        else:
+            image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    gray_image = image.convert("L") if image.mode != "L" else image
     factor = math.ceil(max(gray_image.size) / WORKING_SIDE)
     if factor > 1:
         gray_image = gray_image.reduce(factor)
         alpha_image = alpha_image.reduce(factor) if alpha_image is not None else None
-    alpha = np.asarray(alpha_image, dtype=np.float64) if alpha_image is not None else None
-    return np.asarray(gray_image, dtype=np.float64), alpha
+    alpha = np.asarray(alpha_image) if alpha_image is not None else None
+    return np.asarray(gray_image), alpha
 
 
 def _border(pixels: np.ndarray) -> np.ndarray:
     """The outer ring of the image, BORDER_FRACTION of each side wide (at least one pixel)."""
     height, width = pixels.shape
     ring = max(1, round(BORDER_FRACTION * min(height, width)))
-    inner = np.ones_like(pixels, dtype=bool)
-    inner[ring:height - ring, ring:width - ring] = False
-    return pixels[inner]
+    if height <= 2 * ring or width <= 2 * ring:
+        return pixels.ravel()  # the ring covers everything
+    middle = pixels[ring:height - ring]
+    return np.concatenate([pixels[:ring].ravel(), pixels[height - ring:].ravel(),
+                           middle[:, :ring].ravel(), middle[:, width - ring:].ravel()])
 
 
-def _ink_up(gray: np.ndarray, notes: list[str]) -> np.ndarray:
-    """Make ink bright and background dark, as in MNIST; the border shows which is which."""
-    if np.median(_border(gray)) > PIXEL_MAX / 2:
+def _ink_up(gray: np.ndarray, notes: list[str]) -> tuple[np.ndarray, float]:
+    """Make ink bright and background dark, as in MNIST; the border shows which is which.
+
+    Returns the ink and its border's median, the background level that ``_contrast`` needs.
+    """
+    paper = median_of_bytes(_border(gray))
+    if paper > PIXEL_MAX / 2:
         notes.append("inverted: dark ink on a light background")
-        return PIXEL_MAX - gray
-    return gray
+        return np.subtract(UINT8_MAX, gray, dtype=np.uint8), PIXEL_MAX - paper  # the median of 255 - x
+    return gray, paper
 
 
-def _contrast(ink: np.ndarray) -> float:
+def _contrast(ink: np.ndarray, background: float | None = None) -> float:
     """How far the brightest ink stands above the background, ignoring lone noisy pixels.
 
-    Averaging 2x2 blocks first quarters a lone bright pixel but keeps any real stroke.
+    Averaging 2x2 blocks first quarters a lone bright pixel but keeps any real stroke. The
+    blocks of an odd last row or column hold the two (or one) pixels there, as PIL's reduce(2).
+    ``background`` is the median of the ink's border, if already known.
     """
-    background = float(np.median(_border(ink)))
-    if min(ink.shape) >= 2:
-        ink = np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").reduce(2))
-    return float(ink.max()) - background
+    background = median_of_bytes(_border(ink)) if background is None else background
+    height, width = ink.shape
+    if min(height, width) < 2:
+        return float(ink.max()) - background
+    even_rows, even_cols = height - height % 2, width - width % 2
+    wide = ink.astype(np.uint16)
+    pairs = wide[0:even_rows:2] + wide[1:even_rows:2]  # (rows / 2, width): two rows summed
+    brightest = float((pairs[:, 0:even_cols:2] + pairs[:, 1:even_cols:2]).max()) / 4
+    if width % 2:
+        brightest = max(brightest, float(pairs[:, -1].max()) / 2)
+    if height % 2:
+        last = wide[-1]
+        brightest = max(brightest, float((last[0:even_cols:2] + last[1:even_cols:2]).max()) / 2)
+        if width % 2:
+            brightest = max(brightest, float(last[-1]))
+    return brightest - background
 
 
 def _suppress_background(ink: np.ndarray, name: str | None) -> np.ndarray:
@@ -185,59 +246,70 @@ def _suppress_background(ink: np.ndarray, name: str | None) -> np.ndarray:
     subtracted too. Above it, Otsu's threshold splits faint from strong; values below half
     of it (or below FAINT_SHARE of a typical stroke) become 0 and the typical stroke value
     becomes 255, with a linear ramp in between that keeps the anti-aliased edges.
+
+    Returns float (H, W) in 0..255. With an even background (a drawing, a clean scan) every
+    statistic comes from the 256-value histogram and the ramp is a lookup table.
     """
-    if _contrast(ink) < MIN_CONTRAST:
-        raise NoDigitError(name)
-    signal = np.clip(ink - _background(ink), 0, None)
-    threshold = _otsu_threshold(signal)
+    too_small = min(ink.shape) < 2 * BACKGROUND_BLOCKS
+    block_counts = None if too_small else grid_value_counts(ink, BACKGROUND_BLOCKS)
+    counts = block_counts.sum(axis=(0, 1)) if block_counts is not None else value_counts(ink)
+    background = _background(ink, counts, block_counts)
+    if np.ndim(background) == 0:
+        # signal = max(ink - background, 0) takes one value per ink level.
+        level_signal = np.clip(GREY_LEVELS - float(background), 0, None)
+        threshold = otsu_threshold_from_counts(level_signal, counts)
+        strong = level_signal > threshold
+        high = median_from_counts(counts[strong], level_signal[strong]) if counts[strong].any() \
+            else float(level_signal[counts > 0].max())
+        low = _low_cut(threshold, high, name)
+        ramp = np.clip((level_signal - low) / (high - low), 0, 1) * PIXEL_MAX
+        return ramp.astype(np.float32)[ink]  # float32, as the resize takes it: half the memory to touch
+    signal = np.subtract(ink, background, dtype=np.float32)
+    np.maximum(signal, 0, out=signal)
+    threshold = otsu_threshold_of(signal)
     strokes = signal[signal > threshold]
     high = float(np.median(strokes)) if strokes.size else float(signal.max())
+    low = _low_cut(threshold, high, name)
+    signal -= np.float32(low)
+    signal *= np.float32(PIXEL_MAX / (high - low))
+    return np.clip(signal, 0, PIXEL_MAX, out=signal)
+
+
+def _low_cut(threshold: float, high: float, name: str | None) -> float:
+    """The signal level that maps to 0; refuses a "digit" whose strokes barely stand out."""
     # When ink is scarce Otsu can split the grain itself; nothing this faint is ink anyway.
     low = max(threshold / 2, FAINT_SHARE * high)
     if high - low < MIN_CONTRAST / 2:
         raise NoDigitError(name)
-    return np.clip((signal - low) / (high - low), 0, 1) * PIXEL_MAX
+    return low
 
 
-def _background(ink: np.ndarray) -> np.ndarray:
+def _background(ink: np.ndarray, counts: np.ndarray, block_counts: np.ndarray | None) -> float | np.ndarray:
     """A smooth background estimate from a BACKGROUND_BLOCKS x BACKGROUND_BLOCKS grid of blocks.
 
     Each block's 20th percentile is its paper level: a block a quarter of the image wide is
     wider than a pen stroke (about a tenth of the digit), so ink rarely covers 80% of it. A
     block that still looks like ink (nearer the ink than the paper) takes the typical paper
     level instead, so subtracting the background never erases a stroke.
+
+    Returns a single level when the background is even, else a float32 (H, W) map.
     """
-    height, width = ink.shape
-    if min(height, width) < 2 * BACKGROUND_BLOCKS:
-        return np.full_like(ink, np.median(_border(ink)))
-    row_edges = np.linspace(0, height, BACKGROUND_BLOCKS + 1).astype(int)
-    col_edges = np.linspace(0, width, BACKGROUND_BLOCKS + 1).astype(int)
-    levels = np.array([[np.percentile(ink[r0:r1, c0:c1], BACKGROUND_PERCENTILE)
-                        for c0, c1 in zip(col_edges, col_edges[1:])]
-                       for r0, r1 in zip(row_edges, row_edges[1:])], dtype=np.float32)
+    if block_counts is None:
+        return median_of_bytes(_border(ink))
+    levels = percentile_from_counts(block_counts, BACKGROUND_PERCENTILE).astype(np.float32)
     paper = float(np.median(levels))
-    levels[levels > (paper + _otsu_threshold(ink)) / 2] = paper
-    smooth = Image.fromarray(levels, mode="F").resize((width, height), Image.Resampling.BILINEAR)
-    return np.asarray(smooth, dtype=np.float64)
-
-
-def _otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
-    """The threshold that best splits ``values`` into two classes (Otsu, 1979)."""
-    counts, edges = np.histogram(values, bins=bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight_low = np.cumsum(counts)
-    weight_high = weight_low[-1] - weight_low
-    mass_low = np.cumsum(counts * centres)
-    mean_low = mass_low / np.maximum(weight_low, 1)
-    mean_high = (mass_low[-1] - mass_low) / np.maximum(weight_high, 1)
-    between = weight_low * weight_high * (mean_low - mean_high) ** 2
-    return float(edges[int(np.argmax(between)) + 1])
+    levels[levels > (paper + otsu_threshold_from_counts(GREY_LEVELS, counts)) / 2] = paper
+    if (levels == levels.flat[0]).all():
+        return float(levels.flat[0])  # bilinear smoothing of one level is that level
+    height, width = ink.shape
+    smooth = Image.fromarray(levels).resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(smooth)
 
 
 def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
     """Crop to the digit's bounding box, leaving out specks cut off from it by empty rows or columns."""
-    rows = _main_span(ink.sum(axis=1))
-    cols = _main_span(ink[rows].sum(axis=0))
+    rows = _main_span(ink.sum(axis=1, dtype=np.float64))
+    cols = _main_span(ink[rows].sum(axis=0, dtype=np.float64))
     return ink[rows, cols]
 
 
@@ -256,7 +328,7 @@ def _scale_to_box(ink: np.ndarray) -> np.ndarray:
     height, width = ink.shape
     scale = DIGIT_BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = Image.fromarray(ink.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS)
+    resized = Image.fromarray(np.ascontiguousarray(ink, dtype=np.float32)).resize(size, Image.Resampling.LANCZOS)
     return np.clip(np.rint(np.asarray(resized)), 0, PIXEL_MAX).astype(np.uint8)
 
 

@@ -3,11 +3,16 @@
 A weights file's metadata holds the config that built the model and the normalisation it
 was trained with, so :func:`load_model` can rebuild it with nothing else. Every consumer
 (eval, predict, inspect, export, serve) goes through :func:`load_model`.
+
+The package ships one such file, :data:`PRETRAINED`: the ``lab`` recipe's weights, made by
+``make weights``. They stand in when no ``--weights`` is given and nothing has been trained
+yet, so ``lenet5 predict`` and ``lenet5 serve`` work straight after installing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +28,9 @@ from .preprocess import Normalization
 
 FORMAT = "lenet5/1"
 BEST, LAST = "best.safetensors", "last.safetensors"
+PRETRAINED = Path(__file__).parent / "pretrained" / "lab.safetensors"
+
+log = logging.getLogger(__name__)
 
 
 def save_weights(path: Path, model: torch.nn.Module, config: TrainConfig, normalization: Normalization,
@@ -129,13 +137,45 @@ def latest_run(root: Path = TRAIN_RUNS) -> Path:
     return max(runs, key=lambda p: p.stat().st_mtime)
 
 
-def resolve_weights(weights: str | Path | None) -> Path:
+def default_weights(root: Path = TRAIN_RUNS) -> Path:
+    """The newest run under ``root``; without one, the pretrained weights (saying so in one line)."""
+    try:
+        return latest_run(root)
+    except WeightsError:
+        if not PRETRAINED.is_file():
+            raise
+    accuracy = read_metadata(PRETRAINED).get("extra", {}).get("test_accuracy")
+    measured = f", {accuracy:.2%} MNIST test accuracy" if accuracy is not None else ""
+    log.warning("lenet5: no trained run under %s/: using the pretrained lab weights that ship with lenet5%s "
+                "(train your own with `lenet5 train`, or pass --weights)", root, measured)
+    return PRETRAINED
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """A weights file's metadata with its JSON fields decoded, without loading the tensors."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
+    return {key: json.loads(value) if key in ("config", "normalization", "extra") else value
+            for key, value in metadata.items()}
+
+
+def resolve_weights(weights: str | Path | None, *, pretrained: bool = False) -> Path:
     """Turn ``--weights`` (None, a run folder or a file) into a weights file path.
 
-    None means the newest run under runs/train; a folder means its best weights, falling
-    back to the last ones if training never finished an epoch with validation.
+    None means the newest run under runs/train, or with ``pretrained`` the shipped weights
+    when there is none (predict, serve, inspect and ``lenet5.load`` ask for that; eval and
+    export want a model of your own). A folder means its best weights, falling back to the
+    last ones if training never finished an epoch with validation.
     """
-    path = latest_run() if weights is None else Path(weights)
+    if weights is None:
+        path = default_weights() if pretrained else latest_run()
+    else:
+        path = Path(weights)
     if path.is_dir():
         for name in (BEST, LAST):
             if (path / name).is_file():

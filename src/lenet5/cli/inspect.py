@@ -14,7 +14,7 @@ MAX_DIGITS = 20  # each digit adds a row of feature maps to the report; thousand
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("inspect", help="write report.html: curves, confusions, mistakes, filters, "
                                    "feature maps, PCA, calibration")
-    add_weights_argument(parser)
+    add_weights_argument(parser, pretrained=True)
     parser.add_argument("--image", type=Path, default=None, metavar="FILE",
                         help="show this image's feature maps (any photo or scan of a digit) instead of test digits")
     parser.add_argument("--digits", type=int, default=3, metavar="N",
@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.image.exists():
             raise Lenet5Error(f"{args.image}: image file not found")
         digit_from_file(args.image)  # an unreadable image is reported before an output folder is made
-    resolve_weights(args.weights)  # and so is a missing model
+    weights = resolve_weights(args.weights, pretrained=True)  # and so is a missing model
     with output_folder(args.out, INSPECT_RUNS) as out_dir:  # removed again if the report fails
-        report = build_report(args.weights, out_dir, image=args.image, data_dir=args.data_dir, digits=args.digits)
+        report = build_report(weights, out_dir, image=args.image, data_dir=args.data_dir, digits=args.digits)
     print(f"wrote {report} (open it in a browser; it works offline) and its figures in {out_dir}")
     return 0

@@ -84,6 +84,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def add_weights_argument(parser: argparse.ArgumentParser) -> None:
+def add_weights_argument(parser: argparse.ArgumentParser, *, pretrained: bool = False) -> None:
+    """``--weights``; with ``pretrained`` the command falls back to the weights shipped with lenet5."""
+    fallback = ", else the pretrained lab weights shipped with lenet5" if pretrained else ""
     parser.add_argument("--weights", default=None, metavar="RUN_OR_FILE",
-                        help="a run folder or a .safetensors file (default: the newest run in runs/train)")
+                        help=f"a run folder or a .safetensors file (default: the newest run in runs/train{fallback})")

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("predict", help="recognise digits in image files or folders")
     parser.add_argument("paths", nargs="+", type=Path, metavar="FILES_OR_DIRS",
                         help="image files, or folders whose image files are all read")
-    add_weights_argument(parser)
+    add_weights_argument(parser, pretrained=True)
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                         help="onnx runs the run's model.onnx (from `lenet5 export`) in onnxruntime")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")

@@ -18,12 +18,15 @@ class FeatureMaps(BaseModel):
 
 
 class PredictBody(BaseModel):
-    digit: int = Field(ge=0, le=9)
+    """The answer to ``POST /api/predict``; ``image`` and ``feature_maps`` are left out with ``maps=0``."""
+
+    digit: int = Field(ge=0, le=9, description="the most likely digit")
     probability: float = Field(description="the predicted digit's probability")
     probabilities: list[float] = Field(min_length=10, max_length=10, description="softmax over digits 0-9")
-    image: str = Field(description="the 28x28 image the model saw, as a data:image/png URL")
-    feature_maps: FeatureMaps
-    notes: list[str] = Field(description="what preprocessing did to the upload")
+    image: str | None = Field(None, description="the 28x28 image the model saw, as a data:image/png URL "
+                                                 "(absent with maps=0)")
+    feature_maps: FeatureMaps | None = Field(None, description="the conv1 outputs for that image (absent with maps=0)")
+    notes: list[str] = Field(description="what decoding and preprocessing did to the upload")
 
 
 class Health(BaseModel):
@@ -32,7 +35,7 @@ class Health(BaseModel):
 
 class Stage(BaseModel):
     stage: str = Field(description="the attribute name in model.py: c1, s2, c3, s4, flatten, f5, f6, output")
-    layers: list[str] = Field(description="the layers inside the stage")
+    layers: str = Field(description="the layers inside the stage, as `lenet5 summary` prints them")
     parameters: int = Field(ge=0)
     output_shape: list[int] = Field(description="per image, without the batch dimension")
 

@@ -1,49 +1,55 @@
 """One uploaded image in, everything the page shows out.
 
 The API answers with the prediction, the 28x28 image the model actually saw and the conv1
-feature maps for that same input. Decoding and preprocessing come from
-:mod:`lenet5.preprocess` and :mod:`lenet5.predict` (the ones ``lenet5 predict`` uses), so
-the web page and the command line cannot disagree about an image.
+feature maps for that same input (unless the client asks for ``maps=0``). Decoding and
+preprocessing come from :mod:`lenet5.preprocess` and the softmax from :mod:`lenet5.predict`
+(the ones ``lenet5 predict`` uses), so the web page and the command line cannot disagree
+about an image.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..errors import WeightsError
 from ..hooks import capture_activations
 from ..model import count_parameters
 from ..predict import Prediction, Predictor
-from ..preprocess import open_image
+from ..preprocess import open_image, to_mnist
+from ..summary import trace
 
-FEATURE_STAGE = "c1"  # the first convolution: the maps a student can still read as images
+MAPS_STAGE = "c1"  # the stage whose maps the page shows: the first convolution, still readable as images
 # Diverging colours for feature maps: negative responses blue, zero white, positive red.
 NEGATIVE_RGB = np.array([33, 102, 172], dtype=np.float32)
 ZERO_RGB = np.array([247, 247, 247], dtype=np.float32)
 POSITIVE_RGB = np.array([178, 24, 43], dtype=np.float32)
+# Seven tiny PNGs per answer: zlib's fastest level makes them a few bytes bigger and far cheaper.
+PNG_COMPRESS_LEVEL = 1
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """A prediction plus the conv1 output that the same forward pass produced."""
+    """A prediction plus the conv1 output that the same forward pass produced (None if not asked for)."""
 
     prediction: Prediction
-    feature_maps: np.ndarray  # float32 (6, 28, 28)
+    feature_maps: np.ndarray | None  # float32 (6, 28, 28)
 
 
 class DigitService:
-    """Predictions with conv1 feature maps, safe to call from many request threads at once.
+    """Predictions with conv1 feature maps, safe to call from several threads at once.
 
     Forward hooks live on the shared module, so a hook attached for one request would also
-    record any other request's forward pass. The maps therefore come from a second, hooked
-    forward pass under the predictor's lock (which every prediction's forward pass takes too),
-    while decoding and preprocessing, the slow part, run in parallel outside it.
+    record any other request's forward pass: the hooked pass runs under the predictor's lock,
+    which every prediction's forward pass takes too. Decoding and preprocessing, the slow
+    part, run outside it.
     """
 
     def __init__(self, predictor: Predictor, *, max_pixels: int) -> None:
@@ -53,25 +59,30 @@ class DigitService:
         self.predictor = predictor
         self.max_pixels = max_pixels
 
-    def analyse(self, data: bytes, name: str) -> Analysis:
-        """Decode ``data`` (an image file's bytes), predict its digit and capture conv1.
+    def analyse(self, data: bytes, name: str, maps: bool = True) -> Analysis:
+        """Decode ``data`` (an image file's bytes), predict its digit and, if ``maps``, capture conv1.
 
         Raises:
             lenet5.preprocess.ImageError: not an image, too many pixels, or no digit in it.
         """
         image, notes = open_image(data, name=name, max_pixels=self.max_pixels)
-        prediction = self.predictor.predict_one(image, name=name)
-        prediction.notes[:0] = notes  # what decoding did comes before what preprocessing did
-        return Analysis(prediction, self.feature_maps(prediction.preprocessed))
+        digit = to_mnist(image, notes=notes, name=name)  # notes: what decoding did, then preprocessing
+        logits, feature_maps = self.forward(digit, maps)
+        return Analysis(self.predictor.prediction(digit, logits, notes, name), feature_maps)
 
-    def feature_maps(self, digit: np.ndarray) -> np.ndarray:
-        """The conv1 output, float32 (6, 28, 28), for one uint8 (28, 28) MNIST-style digit."""
+    def forward(self, digit: np.ndarray, maps: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits (10,) and, if ``maps``, the conv1 output (6, 28, 28) of one uint8 (28, 28) digit."""
         model = self.predictor.loaded.model
         device = next(model.parameters()).device
         inputs = self.predictor.normalization(torch.from_numpy(digit[None])).to(device)
-        with self.predictor.lock, torch.inference_mode(), capture_activations(model, [FEATURE_STAGE]) as captured:
-            model(inputs)
-        return captured[FEATURE_STAGE][0].float().cpu().numpy()
+        hooks = capture_activations(model, [MAPS_STAGE]) if maps else nullcontext({})
+        with self.predictor.lock, torch.inference_mode(), hooks as captured:
+            logits = model(inputs)[0].float().cpu().numpy()
+        return logits, captured[MAPS_STAGE][0].float().cpu().numpy() if maps else None
+
+    def feature_maps(self, digit: np.ndarray) -> np.ndarray:
+        """The conv1 output, float32 (6, 28, 28), for one uint8 (28, 28) MNIST-style digit."""
+        return self.forward(digit, maps=True)[1]
 
     def model_info(self) -> dict[str, Any]:
         """What ``GET /api/model`` returns: architecture, size, training config, test accuracy."""
@@ -89,45 +100,26 @@ class DigitService:
 
 
 def analysis_payload(analysis: Analysis) -> dict[str, Any]:
-    """The JSON body of a successful ``POST /api/predict``."""
+    """The JSON body of a successful ``POST /api/predict``; no images when the maps were skipped."""
     prediction = analysis.prediction
-    maps, scale = feature_map_colours(analysis.feature_maps)
-    return {
+    payload: dict[str, Any] = {
         "digit": int(prediction.digit),
         "probability": float(prediction.probability),
         "probabilities": [float(p) for p in prediction.probabilities],
-        "image": png_data_url(np.asarray(prediction.preprocessed, dtype=np.uint8)),
-        "feature_maps": {"stage": FEATURE_STAGE, "scale": scale, "maps": [png_data_url(m) for m in maps]},
-        "notes": list(prediction.notes),
     }
+    if analysis.feature_maps is not None:
+        maps, scale = feature_map_colours(analysis.feature_maps)
+        payload["image"] = png_data_url(np.asarray(prediction.preprocessed, dtype=np.uint8))
+        payload["feature_maps"] = {"stage": MAPS_STAGE, "scale": scale, "maps": [png_data_url(m) for m in maps]}
+    payload["notes"] = list(prediction.notes)
+    return payload
 
 
 def describe_stages(model: torch.nn.Module) -> list[dict[str, Any]]:
-    """Each top-level stage with its layers, parameter count and output shape for one image."""
-    stages = [name for name, _ in model.named_children()]
-    size = model.input_size  # 28, or 32 for the 1998 network
-    probe = torch.zeros(1, 1, size, size, device=next(model.parameters()).device)
-    with torch.inference_mode(), capture_activations(model, stages) as outputs:
-        model(probe)
-    return [
-        {
-            "stage": name,
-            "layers": [_layer_text(layer) for layer in _layers(module)],
-            "parameters": count_parameters(module),
-            "output_shape": list(outputs[name].shape[1:]),
-        }
-        for name, module in model.named_children()
-    ]
-
-
-def _layers(module: torch.nn.Module) -> list[torch.nn.Module]:
-    """The leaf layers of a stage, skipping the Identity placeholders of switched-off options."""
-    leaves = [m for m in module.modules() if not list(m.children())] or [module]
-    return [m for m in leaves if not isinstance(m, torch.nn.Identity)]
-
-
-def _layer_text(layer: torch.nn.Module) -> str:
-    return f"{type(layer).__name__}({layer.extra_repr()})"
+    """Each stage with its layers (``summary.describe``), parameter count and output shape for one image."""
+    return [{"stage": row.stage, "layers": row.layers, "parameters": row.parameters,
+             "output_shape": row.output_shape[1:]}
+            for row in trace(model) if row.stage != "input"]
 
 
 def feature_map_colours(maps: np.ndarray) -> tuple[np.ndarray, float]:
@@ -146,8 +138,6 @@ def feature_map_colours(maps: np.ndarray) -> tuple[np.ndarray, float]:
 
 def png_data_url(pixels: np.ndarray) -> str:
     """A small image (uint8 grey (H, W) or RGB (H, W, 3)) as a ``data:image/png`` URL."""
-    from PIL import Image
-
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

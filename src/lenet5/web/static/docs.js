@@ -21,7 +21,7 @@ function describeSchema(schema, spec) {
       const f = resolve(field, spec);
       let type = f.type === "array" ? `array of ${resolve(f.items, spec).type || "object"}` : (f.type || "object");
       if (f.format === "binary") type = "the image file";
-      if (f.anyOf) type = f.anyOf.map((option) => option.type).join(" or ");
+      if (f.anyOf) type = f.anyOf.map((option) => resolve(option, spec).type || "object").join(" or ");
       return `${name}: ${type}${f.description ? ` (${f.description})` : ""}`;
     }).join("\n");
   }
