@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,10 @@ from torch import nn
 from .checkpoint import STATE, load_state, save_state
 from .config import TrainConfig
 from .data.mnist import Splits, load_splits
+from .distributed import SINGLE, Shard, local_device, setup
 from .errors import NonFiniteLossError
 from .files import atomic_write_text, write_csv
-from .inference import evaluate, resolve_device
+from .inference import resolve_device
 from .model import LeNet5, count_parameters
 from .plots import plot_curves
 from .preprocess import Normalization
@@ -55,34 +56,31 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
-def batch_indices(count: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    order = torch.randperm(count, generator=generator)
-    return iter(order.split(batch_size))
-
-
 def train_one_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, normalize: Normalization,
                     optimizer: torch.optim.Optimizer, scheduler: Any, config: TrainConfig,
-                    generator: torch.Generator, progress: Any) -> tuple[float, float]:
-    """One pass over the training images; returns (mean loss, accuracy)."""
+                    generator: torch.Generator, progress: Any, shard: Shard = SINGLE) -> tuple[float, float]:
+    """One pass over the training images (this rank's share of each batch); returns (mean loss, accuracy)."""
     model.train()  # dropout active, batchnorm uses and updates batch statistics
-    loss_fn = nn.CrossEntropyLoss()
     total_loss, correct, seen = 0.0, 0, 0
-    batches = list(batch_indices(len(images), config.batch_size, generator))
-    for step, index in enumerate(batches, start=1):
+    batches = list(shard.batches(len(images), config.batch_size, generator))
+    for step, (index, global_size) in enumerate(batches, start=1):
         inputs, targets = normalize(images[index]), labels[index]
         logits = model(inputs)
-        loss = loss_fn(logits, targets)  # logits + integer labels; softmax is inside the loss
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"loss became {loss.item()} at batch {step}")
+        loss = shard.batch_loss(logits, targets, global_size)  # from logits: softmax is inside the loss
+        # Summed over ranks before the check, so a NaN on any rank stops every rank at this batch.
+        batch_loss, batch_correct = shard.sum(loss.item() * global_size / shard.world_size,
+                                              int((logits.argmax(1) == targets).sum()))
+        if not math.isfinite(batch_loss):
+            raise NonFiniteLossError(f"loss became {batch_loss / global_size} at batch {step}")
         # Accumulating k scaled gradients equals one step on a k-times-larger batch.
         (loss / config.accumulate).backward()
         if step % config.accumulate == 0 or step == len(batches):
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
-        total_loss += loss.item() * len(index)
-        correct += int((logits.argmax(1) == targets).sum())
-        seen += len(index)
+        total_loss += batch_loss
+        correct += int(batch_correct)
+        seen += global_size
         progress.update(1)
         progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
     return total_loss / seen, correct / seen
@@ -130,13 +128,17 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         The summary, also written to ``summary.json``.
     """
     config.validate()
-    device = resolve_device(config.device)
+    shard = setup()  # one of torchrun's processes, or SINGLE
+    shard.check_batch_size(config.batch_size)
+    device = local_device(resolve_device(config.device), shard)
+    log = log if shard.is_main else _silent
     if config.threads:
         torch.set_num_threads(config.threads)
     splits = _splits_on(load_splits(config.data_dir, config.val_size, config.train_subset), device)
     normalize = Normalization.fit(config.normalization, splits.train_images)
     torch.manual_seed(config.seed)
     model = LeNet5.from_config(config.model).to(device)
+    trained = shard.wrap(model, device)  # all-reduces gradients under torchrun
     updates_per_epoch = math.ceil(math.ceil(len(splits.train_images) / config.batch_size) / config.accumulate)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, updates_per_epoch)
@@ -144,7 +146,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
     history: list[dict[str, float]] = []
     start_epoch, stopped = 1, False
     if resume:
-        state = load_state(run_dir / STATE)
+        state = shard.share(lambda: load_state(run_dir / STATE))  # rank 0's machine holds the run
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -152,7 +154,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         history, stopped = state["history"], state["stopped"]
         start_epoch = state["epoch"] + 1
         log(f"resuming {run_dir} after epoch {state['epoch']}")
-    else:
+    elif shard.is_main:
         atomic_write_text(run_dir / "config.json", config.to_json())
     has_val = len(splits.val_images) > 0
     log(f"LeNet-5 ({config.model.activation}, {config.model.pool} pool): {count_parameters(model):,} parameters; "
@@ -171,28 +173,31 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         generator = torch.Generator().manual_seed(seed)  # shuffle order
         with _progress(len(splits.train_images), config, f"epoch {epoch}/{config.epochs}") as bar:
             try:
-                train_loss, train_acc = train_one_epoch(model, splits.train_images, splits.train_labels,
-                                                        normalize, optimizer, scheduler, config, generator, bar)
+                train_loss, train_acc = train_one_epoch(trained, splits.train_images, splits.train_labels,
+                                                        normalize, optimizer, scheduler, config, generator, bar,
+                                                        shard)
             except NonFiniteLossError as exc:
-                _write_summary(run_dir, {"status": "diverged", "error": str(exc), "epoch": epoch})
+                if shard.is_main:
+                    _write_summary(run_dir, {"status": "diverged", "error": str(exc), "epoch": epoch})
                 raise NonFiniteLossError(f"training stopped at epoch {epoch}: {exc}; try a smaller --lr. "
                                          f"The last good checkpoint is kept in {run_dir}") from None
-        val_loss, val_acc = evaluate(model, splits.val_images, splits.val_labels, normalize)
+        val_loss, val_acc = shard.evaluate(model, splits.val_images, splits.val_labels, normalize)
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc, "lr": lr, "seconds": time.perf_counter() - started}
         history.append(row)
         # Without a validation split every epoch counts as the best so far.
         improved = stopper.update(val_loss, epoch) if has_val else True
         stopped = has_val and stopper.should_stop
-        if improved:
-            save_weights(run_dir / BEST, model, config, normalize, {"epoch": epoch})
-        save_weights(run_dir / LAST, model, config, normalize, {"epoch": epoch})
-        save_state(run_dir / STATE, {
-            "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "early_stopping": vars(stopper).copy(),
-            "history": history, "stopped": stopped})
-        write_csv(run_dir / "metrics.csv", history)
-        plot_curves(history, run_dir / "curves.png", stopper.best_epoch or None, title=run_dir.name)
+        if shard.is_main:  # every rank holds the same weights; one writes them
+            if improved:
+                save_weights(run_dir / BEST, model, config, normalize, {"epoch": epoch})
+            save_weights(run_dir / LAST, model, config, normalize, {"epoch": epoch})
+            save_state(run_dir / STATE, {
+                "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "early_stopping": vars(stopper).copy(),
+                "history": history, "stopped": stopped})
+            write_csv(run_dir / "metrics.csv", history)
+            plot_curves(history, run_dir / "curves.png", stopper.best_epoch or None, title=run_dir.name)
         log(f"epoch {epoch}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
             f"val loss {val_loss:.4f} acc {val_acc:.4f}  lr {row['lr']:.2e}  "
             f"{len(splits.train_images) / row['seconds']:,.0f} img/s{'  *best' if improved else ''}")
@@ -201,18 +206,20 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         if stopped:
             log(f"early stopping: val loss has not improved for {config.patience} epochs; "
                 f"restoring epoch {stopper.best_epoch}")
-    return _finish(model, config, splits, normalize, stopper, history, run_dir, device, stopped)
+    return _finish(model, config, splits, normalize, stopper, history, run_dir, device, stopped, shard)
 
 
 def _finish(model: LeNet5, config: TrainConfig, splits: Splits, normalize: Normalization,
             stopper: EarlyStopping, history: list[dict[str, float]], run_dir: Path, device: torch.device,
-            stopped: bool) -> dict[str, Any]:
+            stopped: bool, shard: Shard = SINGLE) -> dict[str, Any]:
     """Restore the best weights, measure them once on the test set, write summary.json."""
     from safetensors.torch import load_file
 
     best_path = run_dir / BEST
-    model.load_state_dict(load_file(str(best_path), device=str(device)))
-    test_loss, test_acc = evaluate(model, splits.test_images, splits.test_labels, normalize)
+    if shard.is_main:
+        model.load_state_dict(load_file(str(best_path), device=str(device)))
+    shard.broadcast_model(model)
+    test_loss, test_acc = shard.evaluate(model, splits.test_images, splits.test_labels, normalize)
     best_epoch = stopper.best_epoch or len(history)
     summary = {
         "status": "finished",
@@ -230,11 +237,18 @@ def _finish(model: LeNet5, config: TrainConfig, splits: Splits, normalize: Norma
     }
     if device.type == "cuda":
         summary["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-    # The best weights now also record how well they did, for eval/serve to show.
-    save_weights(best_path, model, config, normalize,
-                 {"epoch": best_epoch, "test_accuracy": test_acc, "test_loss": test_loss})
-    _write_summary(run_dir, summary)
+    if shard.active:
+        summary["world_size"] = shard.world_size
+    if shard.is_main:
+        # The best weights now also record how well they did, for eval/serve to show.
+        save_weights(best_path, model, config, normalize,
+                     {"epoch": best_epoch, "test_accuracy": test_acc, "test_loss": test_loss})
+        _write_summary(run_dir, summary)
     return summary
+
+
+def _silent(_: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def _write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
