@@ -22,7 +22,7 @@ $(CORE): $(VENV)/bin/python pyproject.toml constraints.txt
 	touch $@
 
 $(DEV): $(CORE)
-	$(PIP) -e '.[onnx,web,compare,dev]'
+	$(PIP) -e '.[onnx,web,compare,postgres,dev]'
 	touch $@
 
 clean:

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,15 +63,26 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Server]:
-    """A PostgreSQL server on 127.0.0.1 for the whole test session."""
-    pytest.importorskip("psycopg", reason="the postgres extra is not installed: pip install -e '.[postgres]'")
+class Unavailable(Exception):
+    """No PostgreSQL server can be started here; the message says why."""
+
+
+@contextmanager
+def throwaway_server() -> Iterator[Server]:
+    """Start a PostgreSQL server on 127.0.0.1 in a temp dir; stop it and delete everything after.
+
+    Raises:
+        Unavailable: psycopg, the server binaries or a way to run them is missing, or it failed.
+    """
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise Unavailable("the postgres extra is not installed: pip install -e '.[postgres]'") from None
     bin_dir = _binaries()
     if bin_dir is None:
-        pytest.skip(f"no PostgreSQL server binaries in {BIN_GLOB}: apt-get install -y postgresql")
+        raise Unavailable(f"no PostgreSQL server binaries in {BIN_GLOB}: apt-get install -y postgresql")
     if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: cannot start PostgreSQL as another user")
+        raise Unavailable("running as root without runuser: cannot start PostgreSQL as another user")
     home = Path(tempfile.mkdtemp(prefix="lenet5-pg-"))  # not pytest's tmp: the server user must reach it
     data, log = home / "data", home / "server.log"
     if os.geteuid() == 0:
@@ -81,16 +93,27 @@ def postgres() -> Iterator[Server]:
                                                 "--auth=trust", "--no-sync", "-E", "UTF8"]),
                                capture_output=True, text=True)
         if setup.returncode != 0:
-            pytest.skip(f"initdb failed: {setup.stderr.strip().splitlines()[-1:]}")
+            raise Unavailable(f"initdb failed: {setup.stderr.strip().splitlines()[-1:]}")
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {home} -c fsync=off -c max_connections=200"
         start = subprocess.run(_as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o",
                                                 options, "-w", "-t", str(START_TIMEOUT), "start"]),
                                capture_output=True, text=True)
         if start.returncode != 0:
-            pytest.skip(f"PostgreSQL did not start: {log.read_text()[-500:] if log.exists() else start.stderr}")
+            raise Unavailable(f"PostgreSQL did not start: {log.read_text()[-500:] if log.exists() else start.stderr}")
         yield Server(port)
     finally:
         if (data / "postmaster.pid").exists():
             subprocess.run(_as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
                            capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Server]:
+    """A PostgreSQL server for the whole test session; the test is skipped, with why, if none can start."""
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(throwaway_server())
+        except Unavailable as exc:
+            pytest.skip(str(exc))
+        yield server
