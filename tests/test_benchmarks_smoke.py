@@ -100,3 +100,13 @@ def test_arm_that_never_reaches_target_says_so() -> None:
     arm = _arm([0.95, 0.98], [1.0, 1.0])
     assert arm.reached_epoch is None and arm.seconds_to_target is None
     assert "not reached in 2 epochs" in train_speed.summary_table([arm])
+
+
+@pytest.mark.slow  # torchrun launches and a PostgreSQL server: about a minute
+def test_scale_quick_prints_both_tables() -> None:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "scale.py"), "--quick"], capture_output=True,
+                            text=True, timeout=600, cwd=BENCHMARKS.parent)
+    assert result.returncode == 0, result.stderr
+    assert "| 1 process x 2 threads | 1 x 2 |" in result.stdout
+    assert "| DDP 2 processes x 1 thread | 2 x 1 |" in result.stdout
+    assert "| 2 (separate processes) | 1 |" in result.stdout or "Studies: skipped" in result.stdout
