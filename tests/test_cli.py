@@ -40,11 +40,26 @@ def test_train_then_eval_smoke(tmp_path, capsys, monkeypatch):
     assert total == 10_000
 
 
-def test_resume_finishes_an_interrupted_run(tmp_path, capsys):
-    run_dir = tmp_path / "run"
-    assert main(["train", *QUICK, "--epochs", "2", "--project", str(tmp_path), "--name", "run"]) == 0
-    assert main(["train", "--resume", str(run_dir)]) == 0  # already finished: re-measures, changes nothing
-    assert "test accuracy" in capsys.readouterr().out
+def test_resume_finishes_an_interrupted_run_bit_for_bit(tmp_path, capsys, monkeypatch):
+    from safetensors.torch import load_file
+
+    import lenet5.train
+
+    two_epochs = [*QUICK, "--epochs", "2", "--project", str(tmp_path)]
+    assert main(["train", *two_epochs, "--name", "whole"]) == 0
+
+    # Ctrl-C after epoch 1 is saved (the curves are drawn after the state is written).
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lenet5.train, "plot_curves", interrupt)
+    assert main(["train", *two_epochs, "--name", "cut"]) == 130
+    assert "--resume" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(tmp_path / "cut")]) == 0
+    assert "resuming" in capsys.readouterr().out
+    whole, resumed = (load_file(str(tmp_path / name / "last.safetensors")) for name in ("whole", "cut"))
+    assert all(torch.equal(whole[key], resumed[key]) for key in whole)
 
 
 def one_error_line(capsys) -> str:

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lenet5.config import ACTIVATIONS, ModelConfig
 from lenet5.model import LeNet5, count_parameters
@@ -32,11 +33,21 @@ def test_stage_shapes_follow_the_paper():
         assert tuple(x.shape) == expected[name], name
 
 
-def test_forward_returns_logits_not_probabilities():
+def test_forward_matches_a_functional_reference_and_returns_raw_logits():
     torch.manual_seed(0)
-    logits = LeNet5()(torch.randn(8, 1, 28, 28))
-    # Softmax outputs would be non-negative rows summing to one; logits are not.
-    assert not torch.allclose(logits.sum(1), torch.ones(8))
+    model = LeNet5().eval()
+    images = torch.randn(8, 1, 28, 28)
+    # The same network written out with torch.nn.functional, as the lab handout draws it.
+    x = torch.tanh(F.conv2d(images, model.c1[0].weight, model.c1[0].bias, padding=2))
+    x = F.max_pool2d(x, 2)
+    x = torch.tanh(F.conv2d(x, model.c3[0].weight, model.c3[0].bias))
+    x = F.max_pool2d(x, 2).flatten(1)
+    x = torch.tanh(F.linear(x, model.f5[0].weight, model.f5[0].bias))
+    x = torch.tanh(F.linear(x, model.f6[0].weight, model.f6[0].bias))
+    reference = F.linear(x, model.output.weight, model.output.bias)
+    with torch.inference_mode():
+        logits = model(images)
+    torch.testing.assert_close(logits, reference)  # no softmax at the end: CrossEntropyLoss adds it
 
 
 def test_dropout_and_batchnorm_make_train_and_eval_differ():

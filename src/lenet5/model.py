@@ -11,7 +11,7 @@
     output linear 84->10   -> logits (N, 10)
 
 ``forward`` returns raw logits: CrossEntropyLoss, ONNX export and serving all want them.
-No I/O here; saving and loading live in ``checkpoint.py``.
+No I/O here; saving and loading live in ``weights.py``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -51,18 +51,31 @@ def plot_confusion(confusion: np.ndarray, path: Path, title: str = "confusion ma
     """A 10x10 confusion matrix: rows are true digits, columns are predictions."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 5.5))
-    image = ax.imshow(confusion, cmap="Blues")
-    fig.colorbar(image, ax=ax)
-    classes = range(confusion.shape[0])
+    draw_confusion(fig, ax, confusion, confusion, count_text)
+    ax.set_title(title)
+    save_figure(fig, path)
+
+
+def count_text(count: float) -> str:
+    return str(int(count))
+
+
+def draw_confusion(fig, ax, colours: np.ndarray, values: np.ndarray, cell_text: Callable[[float], str]) -> None:
+    """One confusion-matrix panel: ``colours`` sets the shading, ``values`` the number in each cell.
+
+    Kept apart from the figure so ``lenet5 eval`` (one panel) and the inspect report (counts
+    beside row-normalised shares) draw their matrices the same way.
+    """
+    image = ax.imshow(colours, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    classes = range(len(values))
+    threshold = colours.max() / 2 if colours.max() > 0 else 1
+    for true in classes:
+        for predicted in classes:
+            colour = "white" if colours[true, predicted] > threshold else "black"
+            ax.text(predicted, true, cell_text(values[true, predicted]), ha="center", va="center", fontsize=7,
+                    color=colour)
     ax.set_xticks(list(classes))
     ax.set_yticks(list(classes))
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    threshold = confusion.max() / 2
-    for true in classes:
-        for predicted in classes:
-            count = int(confusion[true, predicted])
-            colour = "white" if count > threshold else "black"
-            ax.text(predicted, true, str(count), ha="center", va="center", fontsize=7, color=colour)
-    ax.set_title(title)
-    save_figure(fig, path)

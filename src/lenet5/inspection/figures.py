@@ -11,12 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plots import _pyplot, save_figure
+from ..plots import _pyplot, count_text, draw_confusion, save_figure
 from .metrics import Reliability
 
 DIGIT_CMAP = "gray"  # MNIST digits are white on black
 FILTER_CMAP = "RdBu_r"  # signed weights: red positive, blue negative, white zero
 MAP_CMAP = "viridis"
+
+
+def _share_text(share: float) -> str:
+    return "." if share < 0.005 else f"{share:.2f}"  # a dot, not a wall of 0.00s
 
 
 def plot_confusion_pair(confusion: np.ndarray, normalised: np.ndarray, path: Path, accuracy: float) -> None:
@@ -25,25 +29,10 @@ def plot_confusion_pair(confusion: np.ndarray, normalised: np.ndarray, path: Pat
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
     # Log-ish emphasis: the diagonal dwarfs the mistakes, so colour the off-diagonal on its own scale.
     off_diagonal = confusion * (1 - np.eye(len(confusion)))
-    panels = ((axes[0], off_diagonal, confusion, "counts (colour: mistakes only)", "{:d}"),
-              (axes[1], normalised, normalised, "row-normalised (share of each true digit)", "{:.2f}"))
-    for ax, colours, values, title, template in panels:
-        image = ax.imshow(colours, cmap="Blues")
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-        threshold = colours.max() / 2 if colours.max() > 0 else 1
-        for true in range(len(values)):
-            for predicted in range(len(values)):
-                value = values[true, predicted]
-                text = template.format(int(value)) if template == "{:d}" else template.format(value)
-                if template != "{:d}" and value < 0.005:
-                    text = "."
-                colour = "white" if colours[true, predicted] > threshold else "black"
-                ax.text(predicted, true, text, ha="center", va="center", fontsize=7, color=colour)
-        ax.set_xticks(range(len(values)))
-        ax.set_yticks(range(len(values)))
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(title)
+    draw_confusion(fig, axes[0], off_diagonal, confusion, count_text)
+    axes[0].set_title("counts (colour: mistakes only)")
+    draw_confusion(fig, axes[1], normalised, normalised, _share_text)
+    axes[1].set_title("row-normalised (share of each true digit)")
     fig.suptitle(f"confusion matrix, test accuracy {accuracy:.2%}")
     save_figure(fig, path)
 

@@ -15,7 +15,7 @@ import torch
 from ..hooks import FEATURE_STAGES, capture_activations
 from ..preprocess import Normalization
 
-FEATURE_STAGE = "f6"  # the 84-d penultimate layer: the features the output layer separates
+EMBEDDING_STAGE = "f6"  # the 84-d penultimate layer: the features the output layer separates
 CHUNK = 500  # images per forward pass while collecting features (bounds the memory per pass)
 
 
@@ -23,10 +23,10 @@ def f6_features(model: torch.nn.Module, images: torch.Tensor, normalization: Nor
     """The F6 activations of uint8 ``images`` (N, 28, 28), as float32 (N, 84)."""
     model.eval()
     chunks = []
-    with torch.inference_mode(), capture_activations(model, [FEATURE_STAGE]) as captured:
+    with torch.inference_mode(), capture_activations(model, [EMBEDDING_STAGE]) as captured:
         for batch in images.split(CHUNK):
             model(normalization(batch))
-            chunks.append(captured[FEATURE_STAGE].cpu().numpy())
+            chunks.append(captured[EMBEDDING_STAGE].cpu().numpy())
     return np.concatenate(chunks)
 
 
