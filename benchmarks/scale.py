@@ -3,7 +3,8 @@
 Two measurements, each side by side in one run so the ratio survives a busy machine:
 
 * training: ``lenet5 train`` as 1 process x 2 threads against ``lenet5 train --nproc 2`` (DDP,
-  gloo) as 2 processes x 1 thread, same seed, same global batch. img/s is training images
+  gloo) as 2 processes x 1 thread, same seed, same global batch; 1 process x 1 thread for
+  scale. img/s is training images
   over fit's own epoch ``seconds`` (validation included, process start and test set not).
   The arms alternate for ``--repeats`` rounds.
 * studies: one ``lenet5 compare`` grid on a fresh PostgreSQL database, run by 1 compare
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the throwaway PostgreSQL server the t
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 TRAIN_ARMS = {  # name: (extra flags, processes, threads per process)
+    "1 process x 1 thread": (["--threads", "1"], 1, 1),  # what each DDP process has
     "1 process x 2 threads": (["--threads", "2"], 1, 2),
     "DDP 2 processes x 1 thread": (["--threads", "1", "--nproc", "2"], 2, 1),
 }
