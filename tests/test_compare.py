@@ -71,8 +71,8 @@ def test_changed_options_need_a_new_name(tmp_path, capsys):
     (["compare"], "no study given: choose one of normalization"),
     (["compare", "dropout"], "unknown study 'dropout'"),
     (["compare", "--grid", "colour=red"], "--grid colour: not a training option"),
-    (["compare", "pooling", "--seeds", "0"], "--seeds and --workers must be at least 1"),
-    (["compare", "pooling", "--lr", "-1"], "invalid lr -1.0"),
+    (["compare", "pooling", "--seeds", "0"], "invalid --seeds 0: must be in 1..256"),
+    (["compare", "pooling", "--lr", "-1"], "invalid --lr -1.0"),
 ])
 def test_user_mistakes_are_one_line_errors(tmp_path, capsys, args, message):
     assert main(args + ["--project", str(tmp_path)]) == 2

@@ -116,5 +116,5 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_a_folder_is_not_a_file(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="file not found"):
+    with pytest.raises(DataError, match="is a folder, not a file"):
         read_idx(tmp_path)

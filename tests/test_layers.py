@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "lenet5"
 
 # Lowest first. A name is a top-level module or subpackage of lenet5.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundation", {"errors", "files", "extras", "hooks", "verdict", "config"}),
+    ("foundation", {"errors", "faults", "files", "extras", "hooks", "verdict", "config"}),
     ("data and model", {"data", "images", "preprocess", "model"}),
     ("model files and inference", {"weights", "checkpoint", "inference", "plots", "summary", "recipes",
                                    "distributed"}),

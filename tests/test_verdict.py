@@ -15,3 +15,17 @@ def test_overfitting_names_the_best_epoch():
 
 def test_stalled_when_nothing_moves():
     assert curve_verdict([0.3, 0.3, 0.3, 0.3], [0.40, 0.401, 0.399, 0.40]).startswith("stalled")
+
+
+def test_rising_val_loss_without_falling_train_loss_is_getting_worse_not_stalled():
+    verdict = curve_verdict([1.0, 1.5, 2.0, 3.0], [1.0, 2.0, 4.0, 6.8])
+    assert verdict.startswith("getting worse")
+    assert "1.0000" in verdict and "6.8000" in verdict
+
+
+def test_one_epoch_is_too_short_to_judge():
+    assert curve_verdict([0.5], [0.4]).startswith("one epoch only")
+
+
+def test_nan_validation_loss_is_no_validation_split():
+    assert curve_verdict([0.5, 0.4], [float("nan"), float("nan")]).startswith("no validation split")

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from .errors import WeightsError
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, check_regular_file
 
 STATE = "state.pt"
 
@@ -25,8 +25,9 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 
 def load_state(path: Path) -> dict[str, Any]:
     """Load a resumable training state; ``weights_only`` refuses arbitrary pickled code."""
-    if not path.is_file():
+    if not path.exists():
         raise WeightsError(f"{path}: no training state to resume from")
+    check_regular_file(path, WeightsError)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt pickles

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .data.mnist import NUM_CLASSES, load_split
+from .errors import DataError
 from .files import write_csv
 from .inference import predict_logits
 from .weights import LoadedModel
@@ -49,6 +50,9 @@ class Evaluation:
 def evaluate_model(loaded: LoadedModel, data_dir: str | Path | None = None, split: str = "test") -> Evaluation:
     """Run ``loaded`` over a whole split (the bundled MNIST test set by default)."""
     images, labels = load_split(split, data_dir if data_dir is not None else loaded.config.data_dir)
+    if len(labels) == 0:
+        raise DataError(f"the {split} split in {data_dir or loaded.config.data_dir or 'the bundled MNIST'} "
+                        "has no images to evaluate on")
     logits = predict_logits(loaded.model, images, loaded.normalization).cpu()
     loss = nn.functional.cross_entropy(logits, labels).item()
     accuracy = int((logits.argmax(1) == labels).sum()) / len(labels)

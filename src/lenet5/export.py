@@ -69,7 +69,10 @@ def read_onnx_normalization(path: Path) -> Normalization:
     if META_NORMALIZATION not in metadata:
         raise WeightsError(f"{path}: ONNX file has no {META_NORMALIZATION} metadata; "
                            "export it with `lenet5 export`")
-    return Normalization(**json.loads(metadata[META_NORMALIZATION]))
+    try:
+        return Normalization(**json.loads(metadata[META_NORMALIZATION]))
+    except (ValueError, TypeError) as exc:
+        raise WeightsError(f"{path}: broken {META_NORMALIZATION} metadata ({exc})") from None
 
 
 def onnx_session(path: Path, *, threads: int | None = None) -> Any:

@@ -89,14 +89,12 @@ def open_image(source: Any, *, name: str | None = None,
 
 
 def _read_file(path: Path, name: str) -> bytes:
+    from .files import read_bytes
+
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImageError("file not found", name) from None
-    except IsADirectoryError:
-        raise ImageError("is a folder, not an image file", name) from None
-    except OSError as exc:
-        raise ImageError(f"cannot read the file ({exc.strerror or exc})", name) from None
+        data = read_bytes(path)
+    except Lenet5Error as exc:
+        raise ImageError(exc.reason, name) from None
     if not data:
         raise ImageError("empty file (0 bytes)", name)
     return data

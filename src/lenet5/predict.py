@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .errors import WeightsError
+from .files import check_regular_file
 from .preprocess import ImageError, Normalization, image_to_mnist
 from .weights import LoadedModel, load_model, resolve_weights
 
@@ -167,9 +168,9 @@ def _load_onnx(path: str | Path | None, threads: int | None) -> Predictor:
 def _find_onnx(path: str | Path | None) -> Path:
     """The .onnx file itself, or the one `lenet5 export` wrote next to a run's weights."""
     if path is not None and Path(path).suffix == ".onnx":
-        if not Path(path).is_file():
+        if not Path(path).exists():
             raise WeightsError(f"{path}: ONNX file not found")
-        return Path(path)
+        return check_regular_file(Path(path), WeightsError)
     weights = resolve_weights(path)
     candidate = weights.parent / ONNX_FILE
     if not candidate.is_file():

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from .errors import Lenet5Error
 from .images import MAX_IMAGE_PIXELS, ImageError, NoDigitError, open_image
 
 __all__ = ["Normalization", "ImageError", "NoDigitError", "MAX_IMAGE_PIXELS", "open_image", "to_mnist",
@@ -65,7 +66,10 @@ class Normalization:
         """Build the normalisation for ``mode``; z-score measures mean/std on the training split."""
         if mode == "zscore":
             pixels = train_images.to(torch.float64) / PIXEL_MAX
-            return cls(mode, float(pixels.mean()), float(pixels.std()))
+            mean, std = float(pixels.mean()), float(pixels.std())
+            if not std > 0:  # NaN for fewer than two pixels, 0 for one flat colour
+                raise Lenet5Error(f"--normalization zscore: the training images have no spread (std {std})")
+            return cls(mode, mean, std)
         mean, std = FIXED_MODES[mode]
         return cls(mode, mean, std)
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
@@ -23,7 +23,8 @@ from .config import TrainConfig
 from .data.mnist import Splits, load_splits
 from .distributed import SINGLE, Shard, local_device, setup
 from .errors import NonFiniteLossError
-from .files import atomic_write_text, write_csv
+from .faults import fault_point
+from .files import atomic_write_text, remove_partial_writes, write_csv
 from .inference import resolve_device
 from .model import LeNet5, count_parameters
 from .plots import plot_curves
@@ -82,6 +83,7 @@ def train_one_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
         correct += int(batch_correct)
         seen += global_size
         progress.update(1)
+        fault_point("mid-epoch")
         progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
     return total_loss / seen, correct / seen
 
@@ -130,6 +132,8 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
     config.validate()
     shard = setup()  # one of torchrun's processes, or SINGLE
     shard.check_batch_size(config.batch_size)
+    if shard.is_main:
+        remove_partial_writes(run_dir)  # temp files of a write that a crash interrupted
     device = local_device(resolve_device(config.device), shard)
     log = log if shard.is_main else _silent
     if config.threads:
@@ -177,11 +181,10 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
                                                         normalize, optimizer, scheduler, config, generator, bar,
                                                         shard)
             except NonFiniteLossError as exc:
-                if shard.is_main:
-                    _write_summary(run_dir, {"status": "diverged", "error": str(exc), "epoch": epoch})
-                raise NonFiniteLossError(f"training stopped at epoch {epoch}: {exc}; try a smaller --lr. "
-                                         f"The last good checkpoint is kept in {run_dir}") from None
+                _diverged(run_dir, epoch, str(exc), write=shard.is_main)
         val_loss, val_acc = shard.evaluate(model, splits.val_images, splits.val_labels, normalize)
+        if (has_val and not math.isfinite(val_loss)) or not all(p.isfinite().all() for p in model.parameters()):
+            _diverged(run_dir, epoch, f"the weights became NaN or infinite (val loss {val_loss})", write=shard.is_main)
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc, "lr": lr, "seconds": time.perf_counter() - started}
         history.append(row)
@@ -192,6 +195,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
             if improved:
                 save_weights(run_dir / BEST, model, config, normalize, {"epoch": epoch})
             save_weights(run_dir / LAST, model, config, normalize, {"epoch": epoch})
+            fault_point("after-weights")
             save_state(run_dir / STATE, {
                 "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "early_stopping": vars(stopper).copy(),
@@ -199,7 +203,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
             write_csv(run_dir / "metrics.csv", history)
             plot_curves(history, run_dir / "curves.png", stopper.best_epoch or None, title=run_dir.name)
         log(f"epoch {epoch}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
-            f"val loss {val_loss:.4f} acc {val_acc:.4f}  lr {row['lr']:.2e}  "
+            f"{f'val loss {val_loss:.4f} acc {val_acc:.4f}' if has_val else 'no val split'}  lr {row['lr']:.2e}  "
             f"{len(splits.train_images) / row['seconds']:,.0f} img/s{'  *best' if improved else ''}")
         if on_epoch_end is not None:
             on_epoch_end(row)
@@ -239,22 +243,39 @@ def _finish(model: LeNet5, config: TrainConfig, splits: Splits, normalize: Norma
         summary["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     if shard.active:
         summary["world_size"] = shard.world_size
-    if shard.is_main:
-        # The best weights now also record how well they did, for eval/serve to show.
-        save_weights(best_path, model, config, normalize,
-                     {"epoch": best_epoch, "test_accuracy": test_acc, "test_loss": test_loss})
-        _write_summary(run_dir, summary)
-    return summary
+    if not shard.is_main:
+        return summary
+    # The best weights now also record how well they did, for eval/serve to show.
+    save_weights(best_path, model, config, normalize,
+                 {"epoch": best_epoch, "test_accuracy": test_acc, "test_loss": test_loss})
+    return _write_summary(run_dir, summary)
 
 
 def _silent(_: str) -> None:
     """The log of ranks other than 0."""
 
 
-def _write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+def _diverged(run_dir: Path, epoch: int, reason: str, *, write: bool = True) -> NoReturn:
+    """Record a diverged run in summary.json (``write``: rank 0 only) and stop with one line saying what is kept."""
+    if write:
+        _write_summary(run_dir, {"status": "diverged", "error": reason, "epoch": epoch})
+    raise NonFiniteLossError(f"training stopped at epoch {epoch}: {reason}; try a smaller --lr. {_kept(run_dir)}")
+
+
+def _kept(run_dir: Path) -> str:
+    """What a diverged run leaves behind: say so only if an epoch finished."""
+    if (run_dir / LAST).is_file():
+        return f"The last good checkpoint is kept in {run_dir}"
+    return f"No epoch finished, so no checkpoint was saved in {run_dir}"
+
+
+def _write_summary(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """summary.json must be valid JSON: NaN or infinity (an empty split, say) becomes null."""
     import json
 
-    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in summary.items()}
+    atomic_write_text(run_dir / "summary.json", json.dumps(clean, indent=2, allow_nan=False))
+    return clean
 
 
 def _splits_on(splits: Splits, device: torch.device) -> Splits:

@@ -8,6 +8,7 @@ was trained with, so :func:`load_model` can rebuild it with nothing else. Every 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ from typing import Any
 import torch
 
 from .config import TrainConfig
-from .errors import WeightsError
-from .files import TRAIN_RUNS, atomic_write_bytes
+from .errors import Lenet5Error, WeightsError
+from .files import TRAIN_RUNS, atomic_write_bytes, check_regular_file
 from .model import LeNet5
 from .preprocess import Normalization
 
@@ -34,7 +35,9 @@ def save_weights(path: Path, model: torch.nn.Module, config: TrainConfig, normal
         "format": FORMAT,
         "config": config.to_json(),
         "normalization": json.dumps(normalization.to_dict()),
-        "extra": json.dumps(extra or {}),
+        # NaN (a test split with no images) is not JSON: store null instead.
+        "extra": json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v
+                             for k, v in (extra or {}).items()}),
     }
     atomic_write_bytes(path, save(tensors, metadata=metadata))
 
@@ -64,16 +67,43 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
     if metadata.get("format") != FORMAT:
         raise WeightsError(f"{path}: not a lenet5 weights file (metadata format {metadata.get('format')!r})")
-    config = TrainConfig.from_dict(json.loads(metadata["config"]))
-    normalization = Normalization(**json.loads(metadata["normalization"]))
+    config, normalization, extra = _read_metadata(path, metadata)
     model = LeNet5.from_config(config.model)
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
         first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
         raise WeightsError(f"{path}: weights do not fit this architecture ({first})") from None
+    broken = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    if broken:
+        raise WeightsError(f"{path}: weights contain NaN or infinity (in {', '.join(broken[:3])}); "
+                           "the run that wrote them diverged")
     model.to(device).eval()
-    return LoadedModel(model, config, normalization, json.loads(metadata.get("extra", "{}")), path)
+    return LoadedModel(model, config, normalization, extra, path)
+
+
+def _read_metadata(path: Path, metadata: dict[str, str]) -> tuple[TrainConfig, Normalization, dict[str, Any]]:
+    """The config, normalisation and extras a weights file stores, each checked like user input."""
+    try:
+        config = TrainConfig.from_dict(json.loads(metadata["config"]))
+        config.validate()
+        normalization = Normalization(**json.loads(metadata["normalization"]))
+        extra = json.loads(metadata.get("extra", "{}"))
+    except KeyError as exc:
+        raise WeightsError(f"{path}: lenet5 weights metadata lacks {exc.args[0]!r}") from None
+    except (ValueError, TypeError, Lenet5Error) as exc:  # bad JSON, unknown keys, invalid values
+        raise WeightsError(f"{path}: broken lenet5 weights metadata ({exc})") from None
+    if not isinstance(extra, dict):
+        raise WeightsError(f"{path}: broken lenet5 weights metadata (extra is not an object)")
+    if not _usable_normalization(normalization):
+        raise WeightsError(f"{path}: broken lenet5 weights metadata (normalization {normalization.to_dict()})")
+    return config, normalization, extra
+
+
+def _usable_normalization(normalization: Normalization) -> bool:
+    numbers = [normalization.mean, normalization.std]
+    return (all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers)
+            and normalization.std > 0 and isinstance(normalization.mode, str))
 
 
 def latest_run(root: Path = TRAIN_RUNS) -> Path:
@@ -96,6 +126,6 @@ def resolve_weights(weights: str | Path | None) -> Path:
             if (path / name).is_file():
                 return path / name
         raise WeightsError(f"{path}: run folder has no {BEST} or {LAST}")
-    if not path.is_file():
+    if not path.exists():
         raise WeightsError(f"{path}: weights file not found")
-    return path
+    return check_regular_file(path, WeightsError)

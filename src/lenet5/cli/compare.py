@@ -11,6 +11,9 @@ from pathlib import Path
 from ..errors import Lenet5Error
 from .options import add_config_arguments, overrides_from_args
 
+# More seeds or worker processes than this is a typo (and 10,000 workers would be a fork bomb).
+MAX_PER_FLAG = 256
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..compare.studies import BUILTIN
@@ -50,10 +53,14 @@ def run(args: argparse.Namespace) -> int:
     from ..compare.runner import CompareJob, run_compare
     from ..compare.store import open_optuna_study, trial_records
     from ..compare.studies import BUILTIN, grid_study
-    from ..files import COMPARE_RUNS
+    from ..config import check_threads
+    from ..files import COMPARE_RUNS, check_dir_target, check_run_name, output_folder
 
-    if args.seeds < 1 or args.workers < 1:
-        raise Lenet5Error("--seeds and --workers must be at least 1")
+    for flag, value in (("--seeds", args.seeds), ("--workers", args.workers)):
+        if not 1 <= value <= MAX_PER_FLAG:
+            raise Lenet5Error(f"invalid {flag} {value}: must be in 1..{MAX_PER_FLAG}")
+    if args.threads is not None:
+        check_threads(args.threads)
     if args.grid:
         study = grid_study(args.grid, args.name or args.study or "grid")
     elif args.study in BUILTIN:
@@ -64,12 +71,15 @@ def run(args: argparse.Namespace) -> int:
     overrides = _flat(overrides_from_args(args))
     threads = overrides.pop("threads", None) or max(1, (os.cpu_count() or 1) // args.workers)
     # Flags override the study's base; a variant still sets the options it is about.
-    study = replace(study, name=args.name or study.name, base={**study.base, **overrides})
+    study = replace(study, name=study.name if args.name is None else args.name, base={**study.base, **overrides})
+    check_run_name(study.name)  # it names the study's folder under --project
     for label in study.labels():  # refuse a bad option before any trial starts
         study.config(label, 0)
+    check_dir_target(args.project or COMPARE_RUNS, "--project")
     job = CompareJob(study, args.seeds, args.project or COMPARE_RUNS, args.storage or "", threads)
     try:
-        run_compare(job, args.workers)
+        with output_folder(job.study_dir, job.study_dir, flag="--project"):  # removed again if the store fails
+            run_compare(job, args.workers)
     except KeyboardInterrupt:
         print("lenet5: interrupted; finished trials are kept. Re-run the same command to finish the rest.",
               file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..files import EVAL_RUNS, next_run_dir
+from ..files import EVAL_RUNS, check_dir_target, next_run_dir
 from .options import add_weights_argument
 
 
@@ -24,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
     from ..weights import load_model
 
     loaded = load_model(args.weights)
+    if args.out is not None:  # a file in the way is reported before the work, not after
+        check_dir_target(args.out, "--out")
     evaluation = evaluate_model(loaded, args.data_dir)
     out_dir = args.out or next_run_dir(EVAL_RUNS)
     csv_path, png_path = write_confusion(evaluation, out_dir)

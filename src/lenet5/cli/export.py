@@ -19,12 +19,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import Lenet5Error
     from ..export import check_against_torch, export_onnx
+    from ..files import check_dir_target
     from ..predict import ONNX_FILE
     from ..weights import load_model
 
     loaded = load_model(args.run)
     out = args.out or loaded.path.parent / ONNX_FILE
+    if out.is_dir():
+        raise Lenet5Error(f"--out {out}: is a folder; name the .onnx file to write")
+    check_dir_target(out.parent, "--out")
     export_onnx(loaded, out)
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB) from {loaded.path}")
     if args.check:

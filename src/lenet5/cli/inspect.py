@@ -8,6 +8,8 @@ from pathlib import Path
 from ..files import INSPECT_RUNS
 from .options import add_weights_argument
 
+MAX_DIGITS = 20  # each digit adds a row of feature maps to the report; thousands would never finish
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("inspect", help="write report.html: curves, confusions, mistakes, filters, "
@@ -26,19 +28,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import Lenet5Error
-    from ..files import next_run_dir
+    from ..files import output_folder
     from ..inspection.probes import digit_from_file
     from ..inspection.report import build_report
     from ..weights import resolve_weights
 
-    if args.digits < 1:
-        raise Lenet5Error(f"invalid --digits {args.digits}: must be at least 1")
+    if not 1 <= args.digits <= MAX_DIGITS:
+        raise Lenet5Error(f"invalid --digits {args.digits}: must be in 1..{MAX_DIGITS}")
     if args.image is not None:
-        if not args.image.is_file():
+        if not args.image.exists():
             raise Lenet5Error(f"{args.image}: image file not found")
         digit_from_file(args.image)  # an unreadable image is reported before an output folder is made
     resolve_weights(args.weights)  # and so is a missing model
-    out_dir = args.out or next_run_dir(INSPECT_RUNS)
-    report = build_report(args.weights, out_dir, image=args.image, data_dir=args.data_dir, digits=args.digits)
+    with output_folder(args.out, INSPECT_RUNS) as out_dir:  # removed again if the report fails
+        report = build_report(args.weights, out_dir, image=args.image, data_dir=args.data_dir, digits=args.digits)
     print(f"wrote {report} (open it in a browser; it works offline) and its figures in {out_dir}")
     return 0

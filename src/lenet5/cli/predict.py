@@ -37,17 +37,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..config import check_threads
     from ..errors import Lenet5Error
+    from ..files import check_dir_target
     from ..predict import load
 
-    if args.batch_size < 1 or args.top_k < 1:
-        raise Lenet5Error("--batch-size and --top-k must be at least 1")
+    for flag, value in (("--batch-size", args.batch_size), ("--top-k", args.top_k)):
+        if value < 1:
+            raise Lenet5Error(f"invalid {flag} {value}: must be at least 1")
+    if args.threads is not None:
+        check_threads(args.threads)
+    files = list(collect_files(args.paths))
+    if args.save_preprocessed is not None:  # before any work: a file in the way is known now
+        check_dir_target(args.save_preprocessed, "--save-preprocessed")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     predictor = load(args.weights, backend=args.backend, threads=args.threads)
-    files = list(collect_files(args.paths))
     rows, saved = [], set()
     writer = _table_writer(args.top_k) if args.format == "table" else None
     for start in range(0, len(files), args.batch_size):
@@ -73,13 +80,20 @@ def collect_files(paths: list[Path]) -> Iterator[Path]:
     """Each file as given; a folder's image files (by extension), in natural order."""
     from PIL import Image
 
+    from ..errors import Lenet5Error
     from ..files import natural_key
 
     extensions = {ext.lower() for ext in Image.registered_extensions()}
     for path in paths:
         if path.is_dir():
-            yield from sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in extensions),
-                              key=natural_key)
+            try:
+                found = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in extensions),
+                               key=natural_key)
+            except OSError as exc:
+                raise Lenet5Error(f"{path}: cannot list the folder ({exc.strerror or exc})") from None
+            if not found:  # an empty table and exit 0 would look like success
+                raise Lenet5Error(f"{path}: no image files in this folder (looked for .png, .jpg, .bmp, ...)")
+            yield from found
         else:
             yield path  # a missing or unreadable file becomes that file's error line
 

@@ -9,6 +9,7 @@ from ..errors import Lenet5Error
 from .options import add_weights_argument
 
 DEFAULT_MAX_UPLOAD_MB = 4.0
+MAX_UPLOAD_MB = 1024.0  # a digit never needs more; a cap keeps the limit a real number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,10 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise Lenet5Error(f"invalid --port {args.port}: must be 1..65535")
-    if not args.max_upload_mb > 0:
-        raise Lenet5Error(f"invalid --max-upload-mb {args.max_upload_mb}: must be positive")
-    if args.threads < 1:
-        raise Lenet5Error(f"invalid --threads {args.threads}: must be at least 1")
+    if not 0 < args.max_upload_mb <= MAX_UPLOAD_MB:  # also refuses NaN and inf
+        raise Lenet5Error(f"invalid --max-upload-mb {args.max_upload_mb}: must be in (0, {MAX_UPLOAD_MB:g}]")
+    from ..config import check_threads
+
+    check_threads(args.threads)
     from ..extras import require
 
     uvicorn = require("uvicorn", "web", "lenet5 serve")

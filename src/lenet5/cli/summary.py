@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         config = load_model(args.weights).config.model
     else:
         config = apply_overrides(TrainConfig(), overrides).model
+        config.validate()
     rows = trace(LeNet5.from_config(config))
     if args.json:
         print(json.dumps({"model": vars(config), **to_dict(rows)}, indent=2))

@@ -1,17 +1,16 @@
-"""``lenet5 train``: one training run into a fresh (or resumed) run folder."""
+"""``lenet5 train``: one training run into a fresh (or resumed) run folder, in one process or several."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import TrainConfig
 from ..errors import Lenet5Error
-from ..files import TRAIN_RUNS, next_run_dir
+from ..files import TRAIN_RUNS, output_folder, read_json
 from ..recipes import DEFAULT_RECIPE, RECIPES, format_recipes, recipe_config
 from .options import add_config_arguments, flags_from_overrides, overrides_from_args
 
@@ -48,55 +47,69 @@ def run(args: argparse.Namespace) -> int:
     if args.nproc is not None or args.nnodes > 1:
         return _launch(args)
     shard = distributed.setup()  # one of torchrun's processes, or a single one
+    run_dir = None
     try:
-        # Rank 0 reads the config and makes the run folder; the others learn both from it.
-        config, run_dir = shard.share(lambda: _prepare(args, shard))
-        return _train(fit, config, run_dir, args.resume is not None, shard)
+        # A fresh run folder is removed again if training fails before writing into it.
+        with ExitStack() as folders:
+            # Rank 0 reads the config and makes the run folder; the others learn both from it.
+            config, run_dir, resume = shard.share(lambda: _prepare(args, shard, folders))
+            summary = fit(config, run_dir, resume=resume)
     except distributed.MainRankError:
         return 2  # rank 0 printed the error
+    except KeyboardInterrupt:
+        if not shard.is_main:
+            return 130
+        if run_dir is None or not run_dir.is_dir():
+            print("lenet5: interrupted before the first epoch; nothing was saved", file=sys.stderr)
+            return 130
+        print(f"lenet5: interrupted; finished epochs are saved. Continue with: lenet5 train --resume {run_dir}",
+              file=sys.stderr)
+        return 130
     finally:
         distributed.shutdown()
-
-
-def _prepare(args: argparse.Namespace, shard: Shard) -> tuple[TrainConfig, Path]:
-    """The run's config and folder: a fresh folder, or the resumed run's own config."""
-    overrides = overrides_from_args(args)
-    if args.resume is not None:
-        run_dir = args.resume
-        config_path = run_dir / "config.json"
-        if not config_path.is_file():
-            raise Lenet5Error(f"{run_dir}: not a run folder (no config.json)")
-        if overrides != {"model": {}}:
-            raise Lenet5Error("--resume continues a run with its own config.json; drop the other options")
-        config = TrainConfig.from_dict(json.loads(config_path.read_text()))
-    else:
-        config = recipe_config(args.recipe, overrides)
-        config.validate()  # before creating a run folder for a config that cannot run
-        shard.check_batch_size(config.batch_size)
-        run_dir = next_run_dir(args.project, args.name)
-    return config, run_dir
-
-
-def _train(fit: Callable[..., dict], config: TrainConfig, run_dir: Path, resume: bool, shard: Shard) -> int:
-    try:
-        summary = fit(config, run_dir, resume=resume)
-    except Lenet5Error:
-        if shard.is_main and not resume and not any(run_dir.iterdir()):
-            run_dir.rmdir()  # bad data found before the first write: leave no empty exp folder
-        raise
-    except KeyboardInterrupt:
-        if shard.is_main:
-            print(f"lenet5: interrupted; finished epochs are saved. Continue with: lenet5 train --resume {run_dir}",
-                  file=sys.stderr)
-        return 130
     if not shard.is_main:
         return 0
     print(f"curves: {summary['verdict']}")
     if "peak_memory_mb" in summary:
         print(f"peak CUDA memory: {summary['peak_memory_mb']:.1f} MiB")
-    print(f"test accuracy {summary['test_accuracy']:.2%} (loss {summary['test_loss']:.4f}), "
-          f"best epoch {summary['best_epoch']}; run folder {run_dir}")
+    tested = (f"test accuracy {summary['test_accuracy']:.2%} (loss {summary['test_loss']:.4f})"
+              if summary["test_accuracy"] is not None else "no test images: test accuracy not measured")
+    print(f"{tested}, best epoch {summary['best_epoch']}; run folder {run_dir}")
     return 0
+
+
+def _prepare(args: argparse.Namespace, shard: Shard, folders: ExitStack) -> tuple[TrainConfig, Path, bool]:
+    """(config, run folder, resume?): a fresh folder entered on ``folders``, or the resumed run's own config."""
+    from ..checkpoint import STATE
+
+    overrides = overrides_from_args(args)
+    if args.resume is not None:
+        run_dir = args.resume
+        if overrides != {"model": {}}:
+            raise Lenet5Error("--resume continues a run with its own config.json; drop the other options")
+        config = _saved_config(run_dir)
+        if not (run_dir / STATE).exists():  # killed before its first epoch finished: nothing to lose
+            print(f"{run_dir}: no finished epoch to resume from; starting this run from the beginning")
+            return config, run_dir, False
+        return config, run_dir, True
+    config = recipe_config(args.recipe, overrides)
+    config.validate()  # before creating a run folder for a config that cannot run
+    shard.check_batch_size(config.batch_size)
+    return config, folders.enter_context(output_folder(None, args.project, name=args.name, flag="--project")), False
+
+
+def _saved_config(run_dir: Path) -> TrainConfig:
+    """The config.json of a run folder, checked like the flags it came from."""
+    config_path = run_dir / "config.json"
+    if not run_dir.is_dir() or not config_path.exists():
+        raise Lenet5Error(f"{run_dir}: not a run folder (no config.json)")
+    values = read_json(config_path)
+    try:
+        config = TrainConfig.from_dict(values)
+        config.validate()
+    except Lenet5Error as exc:
+        raise Lenet5Error(f"{config_path}: {exc}") from None
+    return config
 
 
 def _launch(args: argparse.Namespace) -> int:

@@ -124,7 +124,7 @@ def _check_reachable(url: str, engine_kwargs: dict[str, Any]) -> None:
         parsed = make_url(url)
         engine = sqlalchemy.create_engine(url, **engine_kwargs)
     except Exception as exc:  # a malformed URL or a dialect SQLAlchemy does not know
-        raise StoreError(f"study store {url!r}: {exc.__class__.__name__}: {exc}") from None
+        raise StoreError(f"cannot open study store {url!r}: {exc.__class__.__name__}: {exc}") from None
     where = f"{parsed.host or 'localhost'}{f':{parsed.port}' if parsed.port else ''}"
     try:
         with engine.connect():

@@ -194,7 +194,10 @@ def grid_study(items: list[str], name: str) -> Study:
         option = field_name(key)
         if option in dict(axes):
             raise Lenet5Error(f"--grid {key}: given twice")
-        axes.append((option, [parse_value(option, v.strip()) for v in _split_values(values)]))
+        parsed = [parse_value(option, v.strip()) for v in _split_values(values)]
+        if len(set(map(repr, parsed))) < len(parsed):  # two variants with one label would share a trial
+            raise Lenet5Error(f"--grid {item!r}: a value is given twice")
+        axes.append((option, parsed))
     variants = []
     for combo in itertools.product(*(values for _, values in axes)):
         options = dict(zip((k for k, _ in axes), combo))

@@ -1,8 +1,8 @@
 """Fetch an MNIST-format dataset from its public mirrors, md5-verified and written atomically.
 
-Each file is streamed into a hidden temp file next to its final name, checked against the
-published md5 and only then renamed into place, so an interrupted or corrupt download never
-shows up under the name the loader reads. A mirror that fails is logged and the next one is
+Each file is streamed into memory (the largest MNIST-format file is under 30 MB), checked
+against the published md5 and only then written with :func:`lenet5.files.atomic_write_bytes`,
+so an interrupted or corrupt download never shows up under the name the loader reads. A mirror that fails is logged and the next one is
 tried; only when all of them fail does the user get an error, listing what each one did.
 """
 
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
-import tempfile
+import io
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import DataError
+from ..files import atomic_write_bytes, check_dir_target
 from .mnist import DATASETS, md5sum
 
 CHUNK_BYTES = 1 << 16
@@ -56,10 +56,7 @@ def download_dataset(name: str, dest: str | Path, mirrors: Sequence[str] | None 
     if not mirror_list:
         raise DataError("no mirrors to download from")
     dest = Path(dest)
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"{dest}: cannot create the download folder ({exc.strerror or exc})") from None
+    check_dir_target(dest, "--dest")  # created by the first verified file, so a failure leaves nothing
     paths = []
     for file_name, md5 in files.md5.items():
         target = dest / file_name
@@ -91,27 +88,18 @@ def fetch_file(file_name: str, md5: str, target: Path, mirrors: Sequence[str], t
 
 
 def download_verified(url: str, md5: str, target: Path, timeout: float) -> int:
-    """Stream ``url`` into a temp file beside ``target``, check its md5, then rename it into place.
+    """Download ``url`` into memory, check its md5, then write it to ``target`` atomically.
 
     Returns the number of bytes written. Raises :class:`MirrorFailure` for anything the
-    mirror did wrong and :class:`DataError` if the local folder cannot be written; either
-    way the temp file is removed and ``target`` is left as it was.
+    mirror did wrong and :class:`Lenet5Error` if the local folder cannot be written; either
+    way ``target`` is left as it was.
     """
-    try:
-        handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".part",
-                                             delete=False)
-    except OSError as exc:
-        raise DataError(f"{target.parent}: cannot write a download there ({exc.strerror or exc})") from None
-    temp_path = Path(handle.name)
-    try:
-        with handle:
-            digest, size = _stream(url, handle, timeout)
-        if digest != md5:
-            raise MirrorFailure(f"served {size} bytes with md5 {digest}, expected {md5}")
-        os.replace(temp_path, target)
-    except BaseException:  # includes Ctrl-C: never leave a half-written .part behind
-        temp_path.unlink(missing_ok=True)
-        raise
+    body = io.BytesIO()
+    digest, size = _stream(url, body, timeout)
+    if digest != md5:
+        raise MirrorFailure(f"served {size} bytes with md5 {digest}, expected {md5}")
+    # A local disk problem raises Lenet5Error: no point trying other mirrors then.
+    atomic_write_bytes(target, body.getvalue())
     return size
 
 
@@ -119,13 +107,13 @@ def _stream(url: str, handle: BinaryIO, timeout: float) -> tuple[str, int]:
     """Copy the body of ``url`` into ``handle``; return its md5 hex digest and length."""
     digest = hashlib.md5()
     size = 0
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             declared = response.headers.get("Content-Length")
             while chunk := response.read(CHUNK_BYTES):
                 digest.update(chunk)
-                _write(handle, chunk)
+                handle.write(chunk)
                 size += len(chunk)
         # read(n) returns short at a dropped connection instead of raising; say so plainly.
         if declared is not None and declared.isdigit() and size < int(declared):
@@ -140,14 +128,6 @@ def _stream(url: str, handle: BinaryIO, timeout: float) -> tuple[str, int]:
     except (OSError, http.client.HTTPException, ValueError) as exc:
         raise MirrorFailure(_describe(exc)) from None
     return digest.hexdigest(), size
-
-
-def _write(handle: BinaryIO, chunk: bytes) -> None:
-    """Write to the temp file, turning a local disk problem into an error that stops the download."""
-    try:
-        handle.write(chunk)
-    except OSError as exc:  # no point trying other mirrors when the disk is full or read-only
-        raise DataError(f"{handle.name}: cannot write the download ({exc.strerror or exc})") from None
 
 
 def _describe(reason: object) -> str:

@@ -8,6 +8,7 @@ mismatched file fails with a message naming the file and the problem.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -29,10 +30,9 @@ HEADER_BYTES = 4  # 0x00 0x00 dtype ndim
 
 def read_idx_bytes(path: str | Path) -> bytes:
     """Return the raw IDX bytes of ``path``, gunzipping if it is a .gz file."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    raw = path.read_bytes()
+    from ..files import read_bytes
+
+    raw = read_bytes(Path(path), DataError)
     if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file name says
         try:
             return gzip.decompress(raw)
@@ -65,7 +65,8 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
         raise DataError(f"{name}: truncated IDX header ({ndim} dimensions declared)")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=HEADER_BYTES))
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Python ints: four uint32 sizes can multiply past int64, where numpy would wrap around.
+    expected = math.prod(shape) * dtype.itemsize
     actual = len(raw) - dims_end
     if actual != expected:
         problem = "truncated" if actual < expected else "has trailing bytes"

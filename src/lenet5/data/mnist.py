@@ -74,9 +74,13 @@ def md5sum(path: Path) -> str:
 
 def verify_md5(path: Path, expected: str) -> None:
     """Raise :class:`ChecksumError` if ``path`` does not hash to ``expected``."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    actual = md5sum(path)
+    from ..files import check_regular_file
+
+    check_regular_file(path, DataError)
+    try:
+        actual = md5sum(path)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if actual != expected:
         raise ChecksumError(f"{path}: md5 {actual} does not match the published {expected}; "
                             "the file is corrupt or not the official release")
@@ -85,7 +89,8 @@ def verify_md5(path: Path, expected: str) -> None:
 def split_files(data_dir: Path, split: str) -> tuple[Path, Path]:
     """Find the images and labels files of ``split`` in ``data_dir``, gzipped or raw."""
     if not data_dir.is_dir():
-        raise DataError(f"{data_dir}: data folder not found")
+        problem = "is a file, not a data folder" if data_dir.exists() else "data folder not found"
+        raise DataError(f"{data_dir}: {problem}")
     found = []
     for kind, rank in (("images", 3), ("labels", 1)):
         stem = f"{SPLIT_PREFIX[split]}-{kind}-idx{rank}-ubyte"
@@ -155,8 +160,10 @@ def load_splits(data_dir: str | Path | None, val_size: int, train_subset: int | 
     """
     images, labels = load_split("train", data_dir)
     test_images, test_labels = load_split("test", data_dir)
+    if len(images) == 0:
+        raise DataError(f"the training split in {data_dir or 'the bundled MNIST'} has no images")
     if val_size >= len(images):
-        raise DataError(f"validation size {val_size} leaves no training images (have {len(images)})")
+        raise DataError(f"--val-size {val_size} leaves no training images (the training split has {len(images)})")
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(VALIDATION_SPLIT_SEED))
     val_index, train_index = order[:val_size], order[val_size:]
     if train_subset is not None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import Lenet5Error
 from ..evaluate import Evaluation, evaluate_model
 from ..files import atomic_write_text
 from ..weights import LoadedModel, load_model
@@ -80,12 +81,14 @@ def build_report(weights: str | Path | None, out_dir: Path, *, image: Path | Non
 
 def _run_files(loaded: LoadedModel) -> tuple[list[dict[str, float]], dict[str, Any]]:
     """The training history and summary stored beside the weights, if this is a run folder."""
-    from ..files import read_csv
+    from ..files import read_csv, read_json
 
     run_dir = loaded.path.parent
     history = read_csv(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else []
     summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary = read_json(summary_path) if summary_path.is_file() else {}
+    if not isinstance(summary, dict):
+        raise Lenet5Error(f"{summary_path}: not a run summary (a JSON object)")
     return history, summary
 
 
