@@ -41,7 +41,7 @@ $(WEB): $(CORE)
 	touch $@
 
 $(DEV): $(CORE)
-	$(PIP) -e '.[onnx,web,compare,dev]'
+	$(PIP) -e '.[onnx,web,compare,postgres,dev]'
 	touch $@
 
 clean:

@@ -125,3 +125,13 @@ def test_sdlm_batch_quick_prints_one_row_per_batch_size() -> None:
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [row.split("|")[1].strip() for row in rows] == ["1", "4"]
     assert rows[0].split("|")[4].strip() == "0.0%"  # batch 1 is its own reference
+
+
+@pytest.mark.slow  # torchrun launches and a PostgreSQL server: about a minute
+def test_scale_quick_prints_both_tables() -> None:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "scale.py"), "--quick"], capture_output=True,
+                            text=True, timeout=600, cwd=BENCHMARKS.parent)
+    assert result.returncode == 0, result.stderr
+    assert "| 1 process x 2 threads | 1 x 2 |" in result.stdout and "| 1 process x 1 thread | 1 x 1 |" in result.stdout
+    assert "| DDP 2 processes x 1 thread | 2 x 1 |" in result.stdout
+    assert "| 2 (separate processes) | 1 |" in result.stdout or "Studies: skipped" in result.stdout

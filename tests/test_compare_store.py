@@ -105,10 +105,10 @@ def _claim_all(url: str, results) -> None:
     claimed = []
     while True:
         trial = study.ask()
-        fixed = study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params")
-        if not fixed:
+        point = trial.user_attrs.get("point")
+        if point is None:  # the queue is empty: ask() made a fresh trial
             break
-        claimed.append(fixed["point"])
+        claimed.append(point)
     results.put(claimed)
 
 
@@ -120,7 +120,7 @@ def test_concurrent_claims_on_sqlite_never_hand_out_a_point_twice(tmp_path):
     url = f"sqlite:///{tmp_path / 'race.db'}"
     study = optuna.create_study(study_name="race", storage=open_storage(url))
     for point in range(40):
-        study.enqueue_trial({"point": point})
+        study.enqueue_trial({}, user_attrs={"point": point})
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     workers = [context.Process(target=_claim_all, args=(url, results)) for _ in range(4)]
@@ -137,25 +137,25 @@ def test_only_dead_claims_are_failed_and_queued_again(tmp_path, monkeypatch):
     from optuna.trial import TrialState
 
     from lenet5.compare import store as store_module
-    from lenet5.compare.store import open_study, queue_missing
+    from lenet5.compare.store import open_optuna_study, queue_missing
     from lenet5.compare.studies import grid_study
 
     monkeypatch.setattr(store_module, "CLAIM_GRACE", 0.2)
     study = grid_study(["lr=0.1,0.2,0.3"], "claims")
-    store = open_study(study, 1, f"sqlite:///{tmp_path / 'claims.db'}", {"grid": 1})
-    assert queue_missing(store, study, 1) == (0, 3)
-    unsigned = store.ask()  # a worker killed between claiming and signing
-    live = store.ask()
+    optuna_study = open_optuna_study(study, f"sqlite:///{tmp_path / 'claims.db'}", {"grid": 1})
+    assert queue_missing(optuna_study, study, 1) == (0, 0, 3)
+    unsigned = optuna_study.ask()  # a worker killed between claiming and signing
+    live = optuna_study.ask()
     live.set_user_attr("host", socket.gethostname())
     live.set_user_attr("pid", os.getpid())  # this process: alive
-    dead = store.ask()
+    dead = optuna_study.ask()
     dead.set_user_attr("host", socket.gethostname())
     dead.set_user_attr("pid", _dead_pid())
-    assert queue_missing(store, study, 1) == (0, 2)
-    states = {t.number: t.state for t in store.get_trials()}
+    assert queue_missing(optuna_study, study, 1) == (0, 1, 2)
+    states = {t.number: t.state for t in optuna_study.get_trials()}
     assert states[unsigned.number] == states[dead.number] == TrialState.FAIL
     assert states[live.number] == TrialState.RUNNING
-    assert queue_missing(store, study, 1) == (0, 0)  # queued once, not again
+    assert queue_missing(optuna_study, study, 1) == (0, 1, 0)  # queued once, not again
 
 
 def _dead_pid() -> int:

@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "lenet5"
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundation", {"errors", "faults", "files", "extras", "hooks", "verdict", "config"}),
     ("data and model", {"data", "images", "histograms", "preprocess", "model", "model1998", "losses", "sdlm"}),
-    ("model files and inference", {"weights", "checkpoint", "inference", "plots", "summary", "recipes"}),
+    ("model files and inference", {"weights", "checkpoint", "inference", "plots", "summary", "recipes",
+                                   "distributed"}),
     ("jobs", {"train", "evaluate", "predict", "export"}),
     ("applications", {"inspection", "compare", "web", "explain"}),
     ("interface", {"cli", "__init__", "__main__"}),

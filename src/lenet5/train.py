@@ -22,10 +22,11 @@ from .checkpoint import STATE, load_state, save_state
 from .config import TrainConfig
 from .data.augment import Augmenter, augmenter_for
 from .data.mnist import Splits, load_splits
+from .distributed import SINGLE, Shard, local_device, setup
 from .errors import NonFiniteLossError
 from .faults import fault_point
 from .files import atomic_write_text, remove_partial_writes, write_csv
-from .inference import evaluate, resolve_device
+from .inference import resolve_device
 from .losses import loss_function
 from .model import build_model, count_parameters, describe_model, input_size
 from .plots import plot_curves
@@ -86,11 +87,12 @@ def batch_indices(count: int, batch_size: int, generator: torch.Generator) -> It
 
 def train_one_epoch(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, augment: Augmenter | None,
                     optimizer: torch.optim.Optimizer, scheduler: Any, config: TrainConfig,
-                    generator: torch.Generator, progress: Any) -> tuple[float, float]:
+                    generator: torch.Generator, progress: Any, shard: Shard = SINGLE) -> tuple[float, float]:
     """One pass over the (already normalised) training inputs; returns (mean loss, accuracy).
 
     ``augment``, if given, distorts each batch with draws from ``generator`` after the
-    shuffle, so the epoch's seed fixes both.
+    shuffle, so the epoch's seed fixes both. Under torchrun every rank draws the same global
+    batch (and its distortions) and trains on its own slice of it.
     """
     model.train()  # dropout active, batchnorm uses and updates batch statistics
     loss_fn = loss_function(config.model, config.label_smoothing)
@@ -103,25 +105,29 @@ def train_one_epoch(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
         batch, targets = inputs[index], labels[index]
         if augment is not None:
             batch = augment(batch, generator)
+        batch, targets = shard.local(batch), shard.local(targets)
         logits = model(batch)
-        loss = loss_fn(logits, targets)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"loss became {loss.item()} at batch {step}")
+        # A rank can hold no image of a short last batch; it still joins the gradient all-reduce.
+        local_loss = loss_fn(logits, targets) if len(targets) else logits.sum() * 0.0
+        if not shard.all_finite(local_loss):  # every rank stops at the same batch, none waits forever
+            raise NonFiniteLossError(f"loss became {local_loss.item()} at batch {step}")
+        loss = shard.scale_loss(local_loss, len(targets), len(index))
         # Accumulating k scaled gradients equals one step on a k-times-larger batch.
         (loss / config.accumulate).backward()
         if step % config.accumulate == 0 or step == len(batches):
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
-        total_loss += loss.detach().double() * len(index)
+        total_loss += local_loss.detach().double() * len(targets)
         correct += (logits.argmax(1) == targets).sum()
         seen += len(index)
         progress.update(1)
         fault_point("mid-epoch")
         if not progress.disable:  # formatting the postfix costs a sync and a string per batch
-            progress.set_postfix(loss=f"{float(total_loss) / seen:.4f}", acc=f"{int(correct) / seen:.4f}",
-                                 refresh=False)
-    return float(total_loss) / seen, int(correct) / seen
+            progress.set_postfix(loss=f"{float(total_loss) / seen * shard.world_size:.4f}",
+                                 acc=f"{int(correct) / seen * shard.world_size:.4f}", refresh=False)
+    total_loss, correct = shard.sum(float(total_loss), int(correct))  # over ranks, once per epoch
+    return total_loss / seen, correct / seen
 
 
 @dataclass
@@ -166,8 +172,12 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         The summary, also written to ``summary.json``.
     """
     config.validate()
-    remove_partial_writes(run_dir)  # temp files of a write that a crash interrupted
-    device = resolve_device(config.device)
+    shard = setup()  # one of torchrun's processes, or SINGLE
+    shard.check_batch_size(config.batch_size)
+    if shard.is_main:
+        remove_partial_writes(run_dir)  # temp files of a write that a crash interrupted
+    device = local_device(resolve_device(config.device), shard)
+    log = log if shard.is_main else _silent
     if config.threads:
         torch.set_num_threads(config.threads)
     splits = _splits_on(load_splits(config.data_dir, config.val_size, config.train_subset), device)
@@ -175,6 +185,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
     train_inputs = normalize(splits.train_images)  # once, not per batch: float32 (N, 1, H, W)
     torch.manual_seed(config.seed)
     model = build_model(config.model).to(device)
+    trained = shard.wrap(model, device)  # all-reduces gradients under torchrun
     updates_per_epoch = math.ceil(math.ceil(len(splits.train_images) / config.batch_size) / config.accumulate)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, updates_per_epoch)
@@ -182,7 +193,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
     history: list[dict[str, float]] = []
     start_epoch, stopped = 1, False
     if resume:
-        state = load_state(run_dir / STATE)
+        state = shard.share(lambda: load_state(run_dir / STATE))  # rank 0's machine holds the run
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -190,7 +201,7 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         history, stopped = state["history"], state["stopped"]
         start_epoch = state["epoch"] + 1
         log(f"resuming {run_dir} after epoch {state['epoch']}")
-    else:
+    elif shard.is_main:
         atomic_write_text(run_dir / "config.json", config.to_json())
     has_val = len(splits.val_images) > 0
     log(f"{describe_model(config.model)}: {count_parameters(model):,} parameters; "
@@ -213,31 +224,32 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
                                          loss_function(config.model))
         with _progress(len(splits.train_images), config, f"epoch {epoch}/{config.epochs}") as bar:
             try:
-                train_loss, train_acc = train_one_epoch(model, train_inputs, splits.train_labels,
+                train_loss, train_acc = train_one_epoch(trained, train_inputs, splits.train_labels,
                                                         augmenter_for(config, epoch), optimizer, scheduler,
-                                                        config, generator, bar)
+                                                        config, generator, bar, shard)
             except NonFiniteLossError as exc:
-                _diverged(run_dir, epoch, str(exc))
-        val_loss, val_acc = evaluate(model, splits.val_images, splits.val_labels, normalize,
-                                     loss_function(config.model))
+                _diverged(run_dir, epoch, str(exc), write=shard.is_main)
+        val_loss, val_acc = shard.evaluate(model, splits.val_images, splits.val_labels, normalize,
+                                           loss_function(config.model))
         if (has_val and not math.isfinite(val_loss)) or not all(p.isfinite().all() for p in model.parameters()):
-            _diverged(run_dir, epoch, f"the weights became NaN or infinite (val loss {val_loss})")
+            _diverged(run_dir, epoch, f"the weights became NaN or infinite (val loss {val_loss})", write=shard.is_main)
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc, "lr": lr, "seconds": time.perf_counter() - started}
         history.append(row)
         # Without a validation split every epoch counts as the best so far.
         improved = stopper.update(val_loss, epoch) if has_val else True
         stopped = has_val and stopper.should_stop
-        if improved:
-            save_weights(run_dir / BEST, model, config, normalize, {"epoch": epoch})
-        save_weights(run_dir / LAST, model, config, normalize, {"epoch": epoch})
-        fault_point("after-weights")
-        save_state(run_dir / STATE, {
-            "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "early_stopping": vars(stopper).copy(),
-            "history": history, "stopped": stopped})
-        write_csv(run_dir / "metrics.csv", history)
-        plot_curves(history, run_dir / "curves.png", stopper.best_epoch or None, title=run_dir.name)
+        if shard.is_main:  # every rank holds the same weights; one writes them
+            if improved:
+                save_weights(run_dir / BEST, model, config, normalize, {"epoch": epoch})
+            save_weights(run_dir / LAST, model, config, normalize, {"epoch": epoch})
+            fault_point("after-weights")
+            save_state(run_dir / STATE, {
+                "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "early_stopping": vars(stopper).copy(),
+                "history": history, "stopped": stopped})
+            write_csv(run_dir / "metrics.csv", history)
+            plot_curves(history, run_dir / "curves.png", stopper.best_epoch or None, title=run_dir.name)
         log(f"epoch {epoch}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
             f"{f'val loss {val_loss:.4f} acc {val_acc:.4f}' if has_val else 'no val split'}  lr {row['lr']:.2e}  "
             f"{len(splits.train_images) / row['seconds']:,.0f} img/s{'  *best' if improved else ''}")
@@ -246,19 +258,21 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         if stopped:
             log(f"early stopping: val loss has not improved for {config.patience} epochs; "
                 f"restoring epoch {stopper.best_epoch}")
-    return _finish(model, config, splits, normalize, stopper, history, run_dir, device, stopped)
+    return _finish(model, config, splits, normalize, stopper, history, run_dir, device, stopped, shard)
 
 
 def _finish(model: nn.Module, config: TrainConfig, splits: Splits, normalize: Normalization,
             stopper: EarlyStopping, history: list[dict[str, float]], run_dir: Path, device: torch.device,
-            stopped: bool) -> dict[str, Any]:
+            stopped: bool, shard: Shard = SINGLE) -> dict[str, Any]:
     """Restore the best weights, measure them once on the test set, write summary.json."""
     from safetensors.torch import load_file
 
     best_path = run_dir / BEST
-    model.load_state_dict(load_file(str(best_path), device=str(device)))
-    test_loss, test_acc = evaluate(model, splits.test_images, splits.test_labels, normalize,
-                                   loss_function(config.model))
+    if shard.is_main:
+        model.load_state_dict(load_file(str(best_path), device=str(device)))
+    shard.broadcast_model(model)
+    test_loss, test_acc = shard.evaluate(model, splits.test_images, splits.test_labels, normalize,
+                                         loss_function(config.model))
     best_epoch = stopper.best_epoch or len(history)
     summary = {
         "status": "finished",
@@ -276,15 +290,24 @@ def _finish(model: nn.Module, config: TrainConfig, splits: Splits, normalize: No
     }
     if device.type == "cuda":
         summary["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    if shard.active:
+        summary["world_size"] = shard.world_size
+    if not shard.is_main:
+        return summary
     # The best weights now also record how well they did, for eval/serve to show.
     save_weights(best_path, model, config, normalize,
                  {"epoch": best_epoch, "test_accuracy": test_acc, "test_loss": test_loss})
     return _write_summary(run_dir, summary)
 
 
-def _diverged(run_dir: Path, epoch: int, reason: str) -> NoReturn:
-    """Record a diverged run in summary.json and stop with one line saying what is kept."""
-    _write_summary(run_dir, {"status": "diverged", "error": reason, "epoch": epoch})
+def _silent(_: str) -> None:
+    """The log of ranks other than 0."""
+
+
+def _diverged(run_dir: Path, epoch: int, reason: str, *, write: bool = True) -> NoReturn:
+    """Record a diverged run in summary.json (``write``: rank 0 only) and stop with one line saying what is kept."""
+    if write:
+        _write_summary(run_dir, {"status": "diverged", "error": reason, "epoch": epoch})
     raise NonFiniteLossError(f"training stopped at epoch {epoch}: {reason}; try a smaller --lr. {_kept(run_dir)}")
 
 

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..compare.report import write_report
     from ..compare.runner import CompareJob, run_compare
-    from ..compare.store import open_study, trial_records
+    from ..compare.store import open_optuna_study, trial_records
     from ..compare.studies import BUILTIN, grid_study
     from ..config import check_threads
     from ..files import COMPARE_RUNS, check_dir_target, check_run_name, output_folder
@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
         print("lenet5: interrupted; finished trials are kept. Re-run the same command to finish the rest.",
               file=sys.stderr)
         return 130
-    store = open_study(study, args.seeds, job.url, job.fingerprint())
-    report = write_report(study, trial_records(store, study, args.seeds), args.seeds, job.study_dir,
+    optuna_study = open_optuna_study(study, job.url, job.fingerprint())
+    report = write_report(study, trial_records(optuna_study, study, args.seeds), args.seeds, job.study_dir,
                           command="lenet5 " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["compare"] else "")
     for line in report.verdicts:
         print(line)

@@ -89,3 +89,21 @@ def add_weights_argument(parser: argparse.ArgumentParser, *, pretrained: bool = 
     fallback = ", else the pretrained lab weights shipped with lenet5" if pretrained else ""
     parser.add_argument("--weights", default=None, metavar="RUN_OR_FILE",
                         help=f"a run folder or a .safetensors file (default: the newest run in runs/train{fallback})")
+
+
+def flags_from_overrides(overrides: dict[str, Any]) -> list[str]:
+    """The command-line flags that :func:`overrides_from_args` turns back into ``overrides``.
+
+    ``lenet5 train --nproc N`` hands them to the processes it launches.
+    """
+    flat = {**overrides.get("model", {}), **{k: v for k, v in overrides.items() if k != "model"}}
+    flags: list[str] = []
+    for name, value in flat.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, (tuple, list)):
+            flags += [flag, *(repr(v) for v in value)]
+        else:
+            flags += [flag, repr(value) if isinstance(value, float) else str(value)]
+    return flags

@@ -1,9 +1,11 @@
 """Run a study's trials: each one a normal training run with its own run folder.
 
 ``run_compare`` queues the grid points that are not done yet, then runs ``workers``
-processes (or the current one) that each pull points from the store until it is empty. An
-interrupted compare therefore resumes where it stopped: finished trials stay finished, and a
-trial killed midway continues from its last finished epoch (its run folder keeps state.pt).
+processes (or the current one) that each pull points from the store until it is empty, and
+then wait for the points other workers (or machines) are still training, taking over any
+whose worker died. An interrupted compare therefore resumes where it stopped: finished
+trials stay finished, and a trial killed midway continues from its last finished epoch (its
+run folder keeps state.pt).
 """
 
 from __future__ import annotations
@@ -20,16 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from .store import (
+    GRID_POINT,
     default_url,
-    mark_grid_point,
-    open_study,
-    point_of,
+    first_claim,
+    open_optuna_study,
     queue_missing,
     waiting_count,
 )
 from .studies import Study, folder_name
 
 STARTED_LOG = "started.log"  # one line per trial start, appended: proof of what ran when
+POLL_SECONDS = 2.0  # how often an idle worker looks at the trials others are still training
 
 
 @dataclass
@@ -63,11 +66,12 @@ def run_compare(job: CompareJob, workers: int = 1, log: Callable[[str], None] = 
     """Run every grid point of ``job`` that is not done yet, with ``workers`` processes."""
     job.study_dir.mkdir(parents=True, exist_ok=True)
     job.url = job.url or default_url(job.study_dir)
-    store = open_study(job.study, job.seeds, job.url, job.fingerprint())
-    done, queued = queue_missing(store, job.study, job.seeds)
+    optuna_study = open_optuna_study(job.study, job.url, job.fingerprint())
+    done, running, queued = queue_missing(optuna_study, job.study, job.seeds)
     total = len(job.study.variants) * job.seeds
+    elsewhere = f", {running} running elsewhere" if running else ""
     log(f"compare {job.study.name}: {total} trials ({len(job.study.variants)} variants x {job.seeds} seeds); "
-        f"{done} done, {queued} queued now; store {job.url}")
+        f"{done} done{elsewhere}, {queued} queued now; store {job.url}")
     if workers <= 1:
         work(job, log)
         return
@@ -91,23 +95,24 @@ def run_compare(job: CompareJob, workers: int = 1, log: Callable[[str], None] = 
 
 
 def work(job: CompareJob, log: Callable[[str], None] | None = None) -> None:
-    """One worker: claim queued grid points and train them until the queue is empty."""
+    """One worker: train queued grid points until none is queued or being trained elsewhere."""
     import torch
 
     torch.set_num_threads(job.threads)
     name = multiprocessing.current_process().name
     log = log or (lambda line: print(f"[{name}] {line}", flush=True))
-    store = open_study(job.study, job.seeds, job.url, job.fingerprint())
-
-    def stop_when_queue_empty(study, _trial) -> None:
-        if waiting_count(study) == 0:
-            study.stop()
-
-    # GridSampler also stops a study once every point has a finished trial, counting failed
-    # ones; a retried point can still be queued then, so keep going until the queue is empty.
-    while waiting_count(store) > 0:
-        store.optimize(lambda trial: run_trial(trial, job, log), callbacks=[stop_when_queue_empty],
-                       gc_after_trial=False)
+    optuna_study = open_optuna_study(job.study, job.url, job.fingerprint())
+    while True:
+        if waiting_count(optuna_study) > 0:
+            # One trial per call: optimize pops the queue and keeps the trial's heartbeat.
+            optuna_study.optimize(lambda trial: run_trial(trial, job, log), n_trials=1, gc_after_trial=False)
+            continue
+        # Nothing queued: requeue the points of dead workers; wait while others still train.
+        _, running, queued = queue_missing(optuna_study, job.study, job.seeds)
+        if queued == 0 and running == 0:
+            return
+        if queued == 0:
+            time.sleep(POLL_SECONDS)
 
 
 def run_trial(trial, job: CompareJob, log: Callable[[str], None]) -> float:
@@ -118,18 +123,20 @@ def run_trial(trial, job: CompareJob, log: Callable[[str], None]) -> float:
     from ..files import read_csv
     from ..train import fit
 
-    frozen = trial.study._storage.get_trial(trial._trial_id)  # live trials hide their system attrs
-    point = point_of(frozen) if "fixed_params" in frozen.system_attrs else None
+    point = trial.user_attrs.get(GRID_POINT)
     if point is None:
         # Not from the queue: another worker took the last point between our check and ask.
         trial.set_user_attr("status", "skipped")
-        trial.study.stop()
         raise optuna.TrialPruned("no queued grid point left")
+    if not first_claim(trial.study, trial.number, tuple(point)):
+        # Two workers queued this point at once; the lower-numbered trial trains it.
+        trial.set_user_attr("status", "duplicate")
+        raise optuna.TrialPruned(f"grid point {point} is another trial's")
     trial.set_user_attr("host", socket.gethostname())  # sign the claim first: see store._is_dead
     trial.set_user_attr("pid", os.getpid())
+    # The queued values: suggest records them as the trial's parameters.
     label = trial.suggest_categorical("variant", job.study.labels())
     seed = trial.suggest_categorical("seed", list(range(job.seeds)))
-    mark_grid_point(trial.study, trial._trial_id, label, seed)
     config = job.study.config(label, seed, {"threads": job.threads})
     run_dir = job.run_dir(label, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
