@@ -107,7 +107,10 @@ async def _read_form_file(request: Request, max_bytes: int, timeout: float) -> U
         return {"type": "http.request", "body": body, "more_body": False}
 
     # A fresh Request over the already-capped bytes: the form parser never reads the socket.
-    form = await Request(request.scope, replay).form(max_files=1, max_fields=8, max_part_size=max_bytes)
+    try:
+        form = await Request(request.scope, replay).form(max_files=1, max_fields=8, max_part_size=max_bytes)
+    except ValueError as exc:  # python-multipart's parse errors; older releases let them escape Starlette
+        raise UploadError(400, f"malformed {MULTIPART} body ({exc})") from None
     try:
         field = form.get(FILE_FIELD)
         if not isinstance(field, UploadFile):
