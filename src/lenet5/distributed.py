@@ -145,6 +145,13 @@ class Shard:
             raise value if self.is_main else MainRankError(str(value))
         return value
 
+    def barrier(self) -> None:
+        """Wait until every rank gets here (a no-op in a single process)."""
+        if self.active:
+            import torch.distributed as dist
+
+            dist.barrier()
+
     def broadcast_model(self, model: nn.Module) -> None:
         """Copy rank 0's parameters and buffers to every rank (after rank 0 loaded a file)."""
         if not self.active:

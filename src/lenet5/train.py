@@ -258,7 +258,9 @@ def fit(config: TrainConfig, run_dir: Path, *, resume: bool = False,
         if stopped:
             log(f"early stopping: val loss has not improved for {config.patience} epochs; "
                 f"restoring epoch {stopper.best_epoch}")
-    return _finish(model, config, splits, normalize, stopper, history, run_dir, device, stopped, shard)
+    summary = _finish(model, config, splits, normalize, stopper, history, run_dir, device, stopped, shard)
+    shard.barrier()  # every rank leaves together, once rank 0 has written the run: no teardown mid-write
+    return summary
 
 
 def _finish(model: nn.Module, config: TrainConfig, splits: Splits, normalize: Normalization,
