@@ -5,10 +5,10 @@ copies of the training script; each reads its rank from the environment torchrun
 one process group (gloo on CPU, nccl on CUDA) and trains on its shard of every batch.
 
 The sharding keeps one process's arithmetic: every rank draws the same per-epoch permutation,
-cuts it into the same global batches of ``batch_size`` images and takes its own contiguous
-slice of each (``batch_size / world_size`` images). DistributedDataParallel averages the
-gradients over ranks, so scaling each rank's summed loss by ``world_size / global batch``
-makes the averaged gradient the mean over the whole global batch, as one process would get,
+cuts it into the same global batches of ``batch_size`` images (distorting each whole batch
+with the same draws when augmentation is on) and takes its own contiguous slice of each
+(``batch_size / world_size`` images). DistributedDataParallel averages the gradients over
+ranks, so scaling each rank's mean loss by ``local images x world_size / global batch`` makes the averaged gradient the mean over the whole global batch, as one process would get,
 even for a short last batch that does not split evenly. Validation and test metrics are
 summed over ranks the same way. Only rank 0 writes files and logs.
 """
