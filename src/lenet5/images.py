@@ -100,15 +100,29 @@ def _read_file(path: Path, name: str) -> bytes:
     return data
 
 
+def declared_pixels(data: bytes) -> int | None:
+    """How many pixels the header of encoded image ``data`` declares, without decoding any;
+    None for bytes that are not an image PIL can read."""
+    try:
+        width, height = _open_header(data).size
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        return None  # open_image, which runs next, says what is wrong with it
+    return width * height
+
+
+def _open_header(data: bytes) -> Image.Image:
+    """A lazy PIL image: only the header is read, so sizes can be checked before decoding."""
+    # PIL's own bomb check warns (or raises) far above our cap; ours decides.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(io.BytesIO(data))
+
+
 def _decode(data: bytes, name: str | None, max_pixels: int) -> tuple[Image.Image, list[str]]:
     if not data:
         raise ImageError("empty file (0 bytes)", name)
     try:
-        # Image.open reads only the header, so the size check below runs before decoding.
-        # PIL's own bomb check warns (or raises) far above our cap; ours decides.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+        image = _open_header(data)
     except UnidentifiedImageError:
         raise ImageError("not an image file PIL can read", name) from None
     except Image.DecompressionBombError as exc:

@@ -3,9 +3,10 @@
 A request counts from the moment it is admitted (before its body is read) until its answer
 is ready. Past ``max_in_flight`` the next one is refused at once with 503 and Retry-After,
 instead of waiting in a queue that grows without limit. Admitted requests read their bodies
-concurrently on the event loop, but decode and predict one at a time on a single worker
-thread: a process with one torch thread gains nothing from more, and one decoded image at a
-time is what bounds the memory (see :func:`limits.peak_memory_bound`).
+concurrently on the event loop. Small images are then analysed right there on the loop;
+bigger ones one at a time on a single worker thread: a process with one torch thread gains
+nothing from more, and one big decoded image at a time is what bounds the memory (see
+:func:`limits.peak_memory_bound`).
 """
 
 from __future__ import annotations
@@ -42,8 +43,15 @@ class Admission:
     def leave(self) -> None:
         self.in_flight -= 1
 
-    async def run(self, function: Callable[..., Result], *args: Any) -> Result:
-        """``function(*args)`` on the prediction thread, awaited without blocking the event loop."""
+    async def run(self, function: Callable[..., Result], *args: Any, inline: bool = False) -> Result:
+        """``function(*args)`` on the prediction thread, awaited without blocking the event loop.
+
+        With ``inline``, it runs right here on the event loop instead: for work of a
+        millisecond or two, the hand-off to the thread (and the two threads taking turns at
+        the GIL) costs more than the wait it saves the loop.
+        """
+        if inline:
+            return function(*args)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lenet5-predict")
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(function, *args))

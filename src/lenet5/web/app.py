@@ -1,9 +1,9 @@
 """The FastAPI application: the draw-a-digit page, the JSON API and offline API docs.
 
 The model is loaded once, by whoever calls :func:`create_app`, and shared by every request.
-Bodies are read on the event loop, so a slow upload never stalls anyone else; decoding and
-prediction run on one worker thread per process (``admission.py``), which also bounds how
-many requests a process holds. Every refusal is a 4xx with ``{"error": "<what is wrong>"}``,
+Bodies are read on the event loop, so a slow upload never stalls anyone else. A small image
+is then analysed on the loop; a big one on one worker thread per process (``admission.py``),
+which also bounds how many requests a process holds. Every refusal is a 4xx with ``{"error": "<what is wrong>"}``,
 or 503 with Retry-After when the server is full; any other 5xx means a bug.
 """
 
@@ -124,7 +124,8 @@ def create_app(predictor: Predictor, *, max_upload_bytes: int = DEFAULT_MAX_UPLO
             return admission.busy()
         try:
             upload = await read_upload(request, max_upload_bytes, upload_timeout)
-            analysis = await admission.run(service.analyse, upload.data, upload.name, maps)
+            analysis = await admission.run(service.analyse, upload.data, upload.name, maps,
+                                           inline=service.is_small(upload.data))
         finally:
             admission.leave()
         # Built here rather than by response_model: the payload is already plain JSON.

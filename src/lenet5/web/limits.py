@@ -9,6 +9,10 @@ DEFAULT_MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # a phone photo fits; a denial-of-se
 DEFAULT_MAX_IN_FLIGHT = 32  # per process: at ~2 ms a drawing, a full queue is ~60 ms of work
 DEFAULT_UPLOAD_TIMEOUT_S = 10.0  # the longest wait for the next piece of a body before answering 408
 RETRY_AFTER_S = 1  # what a 503 tells the client to wait
+# Images up to this many pixels (the page's 280x280 canvas, scans of a digit) are analysed on
+# the event loop itself: about 2 ms of work, less than handing it to the prediction thread
+# costs. Bigger ones go to that thread, so a phone photo never holds up the loop.
+INLINE_PIXELS = 512 * 512
 # While one image is decoded and preprocessed, a process holds it as PIL stores it (4 bytes
 # a pixel for RGB or RGBA), its grayscale copy and, for a transparent image, a white canvas and
 # the composite. Measured above the idle RSS: 5.5 bytes a pixel for a 12 MP JPEG photo, 11.4
@@ -24,9 +28,10 @@ def peak_memory_bound(idle_bytes: int, workers: int, max_in_flight: int, max_upl
 
     On top of what the whole server holds at rest (``idle_bytes``: the supervisor and each
     worker's Python, torch and model), each of ``workers`` processes holds the bodies of up to
-    ``max_in_flight`` uploads of at most ``max_upload_bytes`` each, and one decoded image of at
-    most ``max_pixels`` with its working copies (a worker decodes one image at a time).
+    ``max_in_flight`` uploads of at most ``max_upload_bytes`` each, one decoded image of at most
+    ``max_pixels`` with its working copies (the prediction thread decodes one at a time) and one
+    of at most INLINE_PIXELS on the event loop.
     """
     bodies = max_in_flight * max_upload_bytes
-    decode = DECODE_BYTES_PER_PIXEL * max_pixels + WORKING_BYTES
+    decode = DECODE_BYTES_PER_PIXEL * (max_pixels + INLINE_PIXELS) + 2 * WORKING_BYTES
     return idle_bytes + workers * (bodies + decode)

@@ -21,10 +21,12 @@ from PIL import Image
 
 from ..errors import WeightsError
 from ..hooks import capture_activations
+from ..images import declared_pixels
 from ..model import count_parameters
 from ..predict import Prediction, Predictor
 from ..preprocess import open_image, to_mnist
 from ..summary import trace
+from .limits import INLINE_PIXELS
 
 MAPS_STAGE = "c1"  # the stage whose maps the page shows: the first convolution, still readable as images
 # Diverging colours for feature maps: negative responses blue, zero white, positive red.
@@ -69,6 +71,11 @@ class DigitService:
         digit = to_mnist(image, notes=notes, name=name)  # notes: what decoding did, then preprocessing
         logits, feature_maps = self.forward(digit, maps)
         return Analysis(self.predictor.prediction(digit, logits, notes, name), feature_maps)
+
+    def is_small(self, data: bytes) -> bool:
+        """Whether the image in ``data`` is cheap enough to analyse on the event loop (see INLINE_PIXELS)."""
+        pixels = declared_pixels(data)
+        return pixels is None or pixels <= INLINE_PIXELS  # None: refused at once by open_image
 
     def forward(self, digit: np.ndarray, maps: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Logits (10,) and, if ``maps``, the conv1 output (6, 28, 28) of one uint8 (28, 28) digit."""
