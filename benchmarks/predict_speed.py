@@ -27,7 +27,7 @@ from lenet5.data.mnist import load_split
 from lenet5.export import export_onnx, onnx_session
 from lenet5.predict import Predictor
 from lenet5.preprocess import image_to_mnist
-from lenet5.weights import load_model
+from lenet5.weights import load_model, resolve_weights
 
 BATCH_SIZES = (1, 64, 1000)
 END_TO_END_IMAGES = 256  # one Predictor batch
@@ -74,12 +74,12 @@ def end_to_end(predictor: Predictor, label: str, pngs: list[bytes], seconds: flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default=None, help="run folder or .safetensors (default: newest run)")
+    parser.add_argument("--weights", default=None, help="run folder or .safetensors (default: newest run, else the pretrained weights)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=2.0, help="timing window per measurement")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    loaded = load_model(args.weights)
+    loaded = load_model(resolve_weights(args.weights, pretrained=True))
     images = load_split("test")[0]
     inputs = loaded.normalization(images)
     with tempfile.TemporaryDirectory() as folder:

@@ -138,6 +138,16 @@ def test_feature_map_colours_are_diverging_and_shared() -> None:
     assert colours[0, 0, 2, 0] > colours[0, 0, 2, 2]  # positive leans red, half strength
 
 
+def test_feature_map_palette_matches_the_blend_it_replaces() -> None:
+    """Reference: each pixel blended from white toward blue or red by its own strength."""
+    maps = np.random.default_rng(0).normal(size=(6, 28, 28)).astype(np.float32)
+    colours, scale = feature_map_colours(maps)
+    t = np.clip(maps / scale, -1, 1)[..., None]
+    toward = np.where(t < 0, [33, 102, 172], [178, 24, 43])
+    blended = np.round(247 + np.abs(t) * (toward - 247))
+    assert np.abs(colours.astype(int) - blended).max() <= 1
+
+
 def assert_refused(response, status: int, *words: str) -> None:
     assert response.status_code == status, response.text
     message = response.json()["error"]

@@ -33,6 +33,17 @@ MAPS_STAGE = "c1"  # the stage whose maps the page shows: the first convolution,
 NEGATIVE_RGB = np.array([33, 102, 172], dtype=np.float32)
 ZERO_RGB = np.array([247, 247, 247], dtype=np.float32)
 POSITIVE_RGB = np.array([178, 24, 43], dtype=np.float32)
+COLOUR_HALF_STEPS = 255  # shades on each side of white: neighbours differ by under one level of 255
+
+
+def _diverging_palette() -> np.ndarray:
+    """uint8 (2 * COLOUR_HALF_STEPS + 1, 3): full blue at 0, white in the middle, full red at the end."""
+    t = np.linspace(-1.0, 1.0, 2 * COLOUR_HALF_STEPS + 1, dtype=np.float32)[:, None]
+    toward = np.where(t < 0, NEGATIVE_RGB, POSITIVE_RGB)
+    return np.round(ZERO_RGB + np.abs(t) * (toward - ZERO_RGB)).astype(np.uint8)
+
+
+DIVERGING_PALETTE = _diverging_palette()
 # Seven tiny PNGs per answer: zlib's fastest level makes them a few bytes bigger and far cheaper.
 PNG_COMPRESS_LEVEL = 1
 
@@ -137,10 +148,9 @@ def feature_map_colours(maps: np.ndarray) -> tuple[np.ndarray, float]:
     scale = float(np.abs(maps).max())
     if not np.isfinite(scale) or scale == 0.0:
         scale = 1.0
-    t = np.clip(maps / scale, -1.0, 1.0)[..., None]  # (C, H, W, 1) in [-1, 1]
-    toward = np.where(t < 0, NEGATIVE_RGB, POSITIVE_RGB)
-    rgb = ZERO_RGB + np.abs(t) * (toward - ZERO_RGB)
-    return np.round(rgb).astype(np.uint8), scale
+    # Looked up in a palette rather than blended per pixel: a quarter of the work.
+    shade = np.rint(np.clip(maps / scale, -1.0, 1.0) * COLOUR_HALF_STEPS + COLOUR_HALF_STEPS).astype(np.intp)
+    return np.take(DIVERGING_PALETTE, shade, axis=0), scale
 
 
 def png_data_url(pixels: np.ndarray) -> str:
