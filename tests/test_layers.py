@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "lenet5"
 # Lowest first. A name is a top-level module or subpackage of lenet5.
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundation", {"errors", "faults", "files", "extras", "hooks", "verdict", "config"}),
-    ("data and model", {"data", "images", "histograms", "preprocess", "model", "model1998", "losses", "sdlm"}),
+    ("data and model", {"data", "images", "histograms", "resample", "preprocess", "model", "model1998", "losses", "sdlm"}),
     ("model files and inference", {"weights", "checkpoint", "inference", "plots", "summary", "recipes",
                                    "distributed"}),
     ("jobs", {"train", "evaluate", "predict", "export"}),

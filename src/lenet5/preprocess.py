@@ -45,6 +45,7 @@ from .images import (
     NoDigitError,
     open_image,
 )
+from .resample import bilinear_weights, resize
 
 __all__ = ["Normalization", "ImageError", "NoDigitError", "MAX_IMAGE_PIXELS", "open_image", "to_mnist",
            "image_to_mnist", "MNIST_SIZE", "DIGIT_BOX"]
@@ -303,19 +304,7 @@ def _background(ink: np.ndarray, counts: np.ndarray, block_counts: np.ndarray | 
     if (levels == levels.flat[0]).all():
         return float(levels.flat[0])  # bilinear smoothing of one level is that level
     height, width = ink.shape
-    return _upsample_bilinear(levels, height) @ levels @ _upsample_bilinear(levels, width).T
-
-
-def _upsample_bilinear(levels: np.ndarray, size: int) -> np.ndarray:
-    """The (size, blocks) matrix that stretches a row of block levels over ``size`` pixels.
-
-    The same weights as PIL's BILINEAR upscaling (pixel centres aligned, the edges clamped),
-    as a matrix: two small products cost a fifth of PIL's resize of a float image.
-    """
-    blocks = levels.shape[0]
-    centres = (np.arange(size, dtype=np.float32) + 0.5) * (blocks / size) - 0.5  # in block units
-    weights = np.clip(1 - np.abs(np.arange(blocks, dtype=np.float32) - centres[:, None]), 0, None)
-    return weights / weights.sum(axis=1, keepdims=True)
+    return resize(levels, (width, height), bilinear_weights)
 
 
 def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
@@ -340,8 +329,8 @@ def _scale_to_box(ink: np.ndarray) -> np.ndarray:
     height, width = ink.shape
     scale = DIGIT_BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = Image.fromarray(np.ascontiguousarray(ink, dtype=np.float32)).resize(size, Image.Resampling.LANCZOS)
-    return np.clip(np.rint(np.asarray(resized)), 0, PIXEL_MAX).astype(np.uint8)
+    resized = resize(ink, size)  # PIL's LANCZOS, as matrix products
+    return np.clip(np.rint(resized), 0, PIXEL_MAX).astype(np.uint8)
 
 
 def _centre_by_mass(digit: np.ndarray, name: str | None) -> np.ndarray:
