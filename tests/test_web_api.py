@@ -30,7 +30,7 @@ from lenet5.cli import main  # noqa: E402
 from lenet5.data.mnist import load_split  # noqa: E402
 from lenet5.predict import Predictor, load  # noqa: E402
 from lenet5.web.app import STATIC, create_app  # noqa: E402
-from lenet5.web.service import feature_map_colours  # noqa: E402
+from lenet5.web.service import feature_map_colours, png_bytes  # noqa: E402
 
 PNG = {"Content-Type": "image/png"}
 
@@ -136,6 +136,17 @@ def test_feature_map_colours_are_diverging_and_shared() -> None:
     np.testing.assert_array_equal(colours[0, 0, 1], [247, 247, 247])  # zero: white
     np.testing.assert_array_equal(colours[1, 0, 0], [247, 247, 247])  # an all-zero map stays white
     assert colours[0, 0, 2, 0] > colours[0, 0, 2, 2]  # positive leans red, half strength
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (28, 28, 3), (1, 1), (3, 17, 3)])
+def test_png_bytes_reads_back_with_pil(shape: tuple[int, ...]) -> None:
+    """Reference: PIL's own PNG decoder, strict about checksums and lengths."""
+    pixels = np.random.default_rng(len(shape)).integers(0, 256, shape, dtype=np.uint8)
+    image = Image.open(io.BytesIO(png_bytes(pixels)))
+    image.verify()  # CRCs and chunk structure
+    image = Image.open(io.BytesIO(png_bytes(pixels)))
+    assert image.mode == ("L" if len(shape) == 2 else "RGB")
+    np.testing.assert_array_equal(np.asarray(image), pixels)
 
 
 def test_feature_map_palette_matches_the_blend_it_replaces() -> None:

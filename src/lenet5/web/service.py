@@ -10,14 +10,14 @@ about an image.
 from __future__ import annotations
 
 import base64
-import io
+import struct
+import zlib
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..errors import WeightsError
 from ..hooks import capture_activations
@@ -46,6 +46,8 @@ def _diverging_palette() -> np.ndarray:
 DIVERGING_PALETTE = _diverging_palette()
 # Seven tiny PNGs per answer: zlib's fastest level makes them a few bytes bigger and far cheaper.
 PNG_COMPRESS_LEVEL = 1
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_GREY, PNG_RGB = 0, 2  # the PNG colour types
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,24 @@ def feature_map_colours(maps: np.ndarray) -> tuple[np.ndarray, float]:
 
 def png_data_url(pixels: np.ndarray) -> str:
     """A small image (uint8 grey (H, W) or RGB (H, W, 3)) as a ``data:image/png`` URL."""
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(png_bytes(pixels)).decode("ascii")
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """uint8 grey (H, W) or RGB (H, W, 3) pixels as a PNG file: unfiltered rows, zlib's fastest level.
+
+    Written out rather than through PIL: for seven 28x28 images an answer, PIL's save
+    machinery costs twice the compression itself (0.3 ms of an answer's 2.5). The format is
+    the PNG specification's minimum, and tests/test_web_api.py reads it back with PIL.
+    """
+    height, width = pixels.shape[:2]
+    colour_type = PNG_GREY if pixels.ndim == 2 else PNG_RGB
+    rows = np.zeros((height, 1 + pixels[0].size), dtype=np.uint8)  # each row starts with filter type 0
+    rows[:, 1:] = pixels.reshape(height, -1)
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)  # 8 bits, no interlace
+    return b"".join([PNG_SIGNATURE, _png_chunk(b"IHDR", header),
+                     _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_COMPRESS_LEVEL)), _png_chunk(b"IEND", b"")])
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
