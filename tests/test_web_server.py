@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import warnings
@@ -33,6 +35,8 @@ from live_server import live_server  # noqa: E402
 from lenet5.data.mnist import load_split  # noqa: E402
 from lenet5.predict import Predictor, load  # noqa: E402
 from lenet5.web.app import PAGE_HEADERS, create_app  # noqa: E402
+from lenet5.web.limits import INLINE_PIXELS  # noqa: E402
+from lenet5.web.service import DigitService  # noqa: E402
 
 DECLARED_BYTES = 50_000  # what a stalled upload promises...
 SENT_BYTES = 100  # ...and what it actually sends
@@ -91,6 +95,31 @@ def post(url: str, body: bytes, query: str = "") -> tuple[int, Message, float]:
     except urllib.error.HTTPError as error:
         error.read()
         return error.code, error.headers, time.perf_counter() - start
+
+
+def test_small_images_are_analysed_on_the_loop_and_big_ones_on_the_prediction_thread(
+        predictor: Predictor, digit_png: bytes, monkeypatch) -> None:
+    """The page's canvas costs less than a thread hand-off; a photo must not hold up the loop."""
+    threads = []
+    original = DigitService.analyse
+
+    def recording(self, *args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DigitService, "analyse", recording)
+    side = math.isqrt(INLINE_PIXELS) + 1  # one pixel too many each way
+    big = io.BytesIO()
+    Image.open(io.BytesIO(digit_png)).resize((side, side)).save(big, format="PNG")
+    with TestClient(create_app(predictor)) as client:
+        for body in (digit_png, big.getvalue()):
+            response = client.post("/api/predict", content=body, headers={"Content-Type": "image/png"})
+            assert response.status_code == 200, response.text
+        assert client.post("/api/predict", content=b"not an image", headers={"Content-Type": "image/png"}
+                           ).status_code == 400
+    small_thread, big_thread, garbage_thread = threads
+    assert big_thread.startswith("lenet5-predict")
+    assert not small_thread.startswith("lenet5-predict") and small_thread == garbage_thread
 
 
 def test_maps_0_answers_the_same_without_images(predictor: Predictor, digit_png: bytes) -> None:

@@ -10,7 +10,7 @@ DEFAULT_MAX_IN_FLIGHT = 32  # per process: at ~2 ms a drawing, a full queue is ~
 DEFAULT_UPLOAD_TIMEOUT_S = 10.0  # the longest wait for the next piece of a body before answering 408
 RETRY_AFTER_S = 1  # what a 503 tells the client to wait
 # Images up to this many pixels (the page's 280x280 canvas, scans of a digit) are analysed on
-# the event loop itself: about 2 ms of work, less than handing it to the prediction thread
+# the event loop itself: about 1.5 ms of work, less than handing it to the prediction thread
 # costs. Bigger ones go to that thread, so a phone photo never holds up the loop.
 INLINE_PIXELS = 512 * 512
 # While one image is decoded and preprocessed, a process holds it as PIL stores it (4 bytes

@@ -28,7 +28,7 @@ OPTIONS_VARIABLE = "LENET5_SERVE_OPTIONS"
 MAX_DEFAULT_WORKERS = 8  # each worker holds ~250 MB (Python + torch); more is rarely worth it by default
 # asyncio's own event loop, even where uvloop is installed: the same CPU per request here, and
 # it serves ready connections first come, first served. Under uvloop about one request in 16
-# waited a second round behind the others: p99 twice p50 at 16 clients, against 1.3x.
+# waited a second round behind the others: p99 twice p50 at 16 clients, against 1.1-1.3x.
 UVICORN_SETTINGS = {"log_level": "warning", "access_log": False, "loop": "asyncio"}
 
 
