@@ -101,8 +101,10 @@ def _read_file(path: Path, name: str) -> bytes:
 
 
 def declared_pixels(data: bytes) -> int | None:
-    """How many pixels the header of encoded image ``data`` declares, without decoding any;
-    None for bytes that are not an image PIL can read."""
+    """How many pixels encoded image ``data`` declares in its header (None if PIL cannot read it).
+
+    Nothing is decoded, so this is cheap and safe on a decompression bomb.
+    """
     try:
         width, height = _open_header(data).size
     except (Image.DecompressionBombError, OSError, SyntaxError, ValueError):

@@ -18,8 +18,9 @@ import torch
 
 LANCZOS_LOBES = 3  # PIL's LANCZOS is Lanczos-3
 BILINEAR_SUPPORT = 1.0  # the triangle filter reaches one pixel either way
-# Lanczos matrices kept for reuse. The recipe shrinks at most 1024 pixels (its working side)
-# to 20, so one is at most 80 KB and the cache at most 10 MB.
+# Matrices kept for reuse, per filter. The recipe shrinks at most 1024 pixels (its working
+# side) to 20 and stretches 4 blocks over at most 1024: one is at most 80 KB, both caches
+# together at most 12 MB (web/limits.py counts them in a server's memory bound).
 CACHED_MATRICES = 128
 
 Weights = Callable[[int, int], torch.Tensor]
@@ -55,7 +56,7 @@ def _weights(old: int, new: int, kernel: Callable[[np.ndarray], np.ndarray], sup
     # Into a (new, old) matrix; taps past the last pixel carry weight 0 and land in a margin cut off after.
     matrix = np.zeros((new, old + span), dtype=np.float32)
     np.put_along_axis(matrix, taps, weights, axis=1)
-    return matrix[:, :old]
+    return np.ascontiguousarray(matrix[:, :old])
 
 
 @lru_cache(maxsize=CACHED_MATRICES)
@@ -77,9 +78,9 @@ def bilinear_weights(old: int, new: int) -> torch.Tensor:
 def resize(pixels: np.ndarray, size: tuple[int, int], weights: Weights = lanczos_weights) -> np.ndarray:
     """float32 (H, W) ``pixels`` resized to ``size`` = (width, height), as PIL's filter would.
 
-    The products run in torch, which keeps to the threads it is given (one in a server
-    worker); numpy's BLAS would spread these small products over every core and bill the
-    CPU time of two for the work of one.
+    The products run in torch, which keeps to the threads it is told to use (one in a server
+    worker); numpy's BLAS would spread them over every core whatever the setting, and on
+    products this small the second core mostly waits, billing two cores for the work of one.
     """
     height, width = pixels.shape
     new_width, new_height = size

@@ -2,9 +2,10 @@
 
 The model is loaded once, by whoever calls :func:`create_app`, and shared by every request.
 Bodies are read on the event loop, so a slow upload never stalls anyone else. A small image
-is then analysed on the loop; a big one on one worker thread per process (``admission.py``),
-which also bounds how many requests a process holds. Every refusal is a 4xx with ``{"error": "<what is wrong>"}``,
-or 503 with Retry-After when the server is full; any other 5xx means a bug.
+is then analysed on the loop; a big one on one worker thread per process (``admission.py``,
+which also bounds how many requests a process holds). Every refusal is a 4xx with
+``{"error": "<what is wrong>"}``, or 503 with Retry-After when the server is full; any other
+5xx means a bug.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ INLINE_PIXELS = 512 * 512
 # size) in float32.
 DECODE_BYTES_PER_PIXEL = 14
 WORKING_BYTES = 16 * 2**20
+RESIZE_CACHE_BYTES = 12 * 2**20  # the recipe's cached resize matrices (lenet5.resample), when full
 
 
 def peak_memory_bound(idle_bytes: int, workers: int, max_in_flight: int, max_upload_bytes: int,
@@ -29,9 +30,9 @@ def peak_memory_bound(idle_bytes: int, workers: int, max_in_flight: int, max_upl
     On top of what the whole server holds at rest (``idle_bytes``: the supervisor and each
     worker's Python, torch and model), each of ``workers`` processes holds the bodies of up to
     ``max_in_flight`` uploads of at most ``max_upload_bytes`` each, one decoded image of at most
-    ``max_pixels`` with its working copies (the prediction thread decodes one at a time) and one
-    of at most INLINE_PIXELS on the event loop.
+    ``max_pixels`` with its working copies (the prediction thread decodes one at a time), one
+    of at most INLINE_PIXELS on the event loop, and the recipe's cache of resize matrices.
     """
     bodies = max_in_flight * max_upload_bytes
-    decode = DECODE_BYTES_PER_PIXEL * (max_pixels + INLINE_PIXELS) + 2 * WORKING_BYTES
+    decode = DECODE_BYTES_PER_PIXEL * (max_pixels + INLINE_PIXELS) + 2 * WORKING_BYTES + RESIZE_CACHE_BYTES
     return idle_bytes + workers * (bodies + decode)
