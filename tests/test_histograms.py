@@ -8,7 +8,7 @@ import pytest
 from lenet5.histograms import (
     grid_value_counts,
     median_from_counts,
-    median_of_bytes,
+    median_of,
     otsu_threshold,
     otsu_threshold_from_counts,
     otsu_threshold_of,
@@ -64,8 +64,8 @@ def test_otsu_of_floats_is_within_one_bin_of_numpy(seed):
     assert otsu_threshold_of(np.full(10, 3.0, dtype=np.float32)) == numpy_otsu(np.full(10, 3.0))
 
 
-@pytest.mark.parametrize("shape", [(8, 8), (37, 51), (280, 281)])
-def test_grid_counts_and_byte_median_equal_numpy(shape):
+@pytest.mark.parametrize("shape", [(8, 8), (37, 51), (280, 281), (400, 333)])  # the last counted by PIL
+def test_grid_counts_and_median_equal_numpy(shape):
     pixels = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
     counts = grid_value_counts(pixels, 4)
     rows, cols = np.linspace(0, shape[0], 5).astype(int), np.linspace(0, shape[1], 5).astype(int)
@@ -73,5 +73,8 @@ def test_grid_counts_and_byte_median_equal_numpy(shape):
         for j in range(4):
             block = pixels[rows[i]:rows[i + 1], cols[j]:cols[j + 1]]
             np.testing.assert_array_equal(counts[i, j], np.bincount(block.ravel(), minlength=256))
-    assert median_of_bytes(pixels.ravel()) == np.median(pixels)
-    assert median_of_bytes(pixels.ravel()[:-1]) == np.median(pixels.ravel()[:-1])
+    assert median_of(pixels.ravel()) == np.median(pixels)
+    assert median_of(pixels.ravel()[:-1]) == np.median(pixels.ravel()[:-1])
+    floats = pixels.astype(np.float32) / 7
+    assert median_of(floats.ravel()) == pytest.approx(float(np.median(floats)), rel=1e-6)
+    assert median_of(floats.ravel()[:-1]) == pytest.approx(float(np.median(floats.ravel()[:-1])), rel=1e-6)

@@ -13,6 +13,9 @@ import numpy as np
 from PIL import Image
 
 LEVELS = 256  # the distinct values of an 8-bit pixel
+# Up to this many pixels, per-band bincounts beat PIL's histograms of 16 cropped blocks (a 280x280
+# drawing: 107 against 138 us); past it, bincount's widening of every pixel to 64 bits costs more.
+BANDED_COUNT_MAX_PIXELS = 100_000
 OTSU_BINS = 256
 
 
@@ -34,13 +37,19 @@ def grid_value_counts(pixels: np.ndarray, blocks: int) -> np.ndarray:
     height, width = pixels.shape
     row_edges = [i * height // blocks for i in range(blocks + 1)]
     col_edges = [i * width // blocks for i in range(blocks + 1)]
+    if pixels.size <= BANDED_COUNT_MAX_PIXELS:
+        # One bincount per band of rows, each pixel keyed by its column block and value.
+        keys = np.repeat(np.arange(blocks, dtype=np.uint16) * LEVELS, np.diff(col_edges))
+        bands = [np.bincount((pixels[r0:r1] + keys).ravel(), minlength=blocks * LEVELS)
+                 for r0, r1 in zip(row_edges, row_edges[1:])]
+        return np.stack(bands).reshape(blocks, blocks, LEVELS)
     image = Image.fromarray(np.ascontiguousarray(pixels))
     return np.array([[image.crop((c0, r0, c1, r1)).histogram() for c0, c1 in zip(col_edges, col_edges[1:])]
                      for r0, r1 in zip(row_edges, row_edges[1:])], dtype=np.int64)
 
 
-def median_of_bytes(values: np.ndarray) -> float:
-    """``np.median`` of 8-bit values, without its general-purpose overhead (it runs per image)."""
+def median_of(values: np.ndarray) -> float:
+    """``np.median`` of a 1-D array, without its general-purpose overhead (it runs several times per image)."""
     middle = (values.size - 1) // 2, values.size // 2
     low, high = np.partition(values, middle)[list(middle)]
     return (float(low) + float(high)) / 2
