@@ -27,10 +27,15 @@ with warnings.catch_warnings():  # starlette asks for httpx2, which this environ
 from live_server import live_server  # noqa: E402
 
 from lenet5.cli import main  # noqa: E402
+from lenet5.config import TrainConfig  # noqa: E402
 from lenet5.data.mnist import load_split  # noqa: E402
+from lenet5.hooks import capture_activations  # noqa: E402
+from lenet5.model import build_model  # noqa: E402
 from lenet5.predict import Predictor, load  # noqa: E402
+from lenet5.preprocess import Normalization  # noqa: E402
 from lenet5.web.app import STATIC, create_app  # noqa: E402
-from lenet5.web.service import feature_map_colours, png_bytes  # noqa: E402
+from lenet5.web.service import DigitService, feature_map_colours, png_bytes  # noqa: E402
+from lenet5.weights import LoadedModel  # noqa: E402
 
 PNG = {"Content-Type": "image/png"}
 
@@ -125,6 +130,25 @@ def test_feature_maps_are_conv1_of_the_input(client: TestClient, predictor: Pred
     got = np.stack([decode_data_url(url) for url in maps["maps"]]).astype(int)
     assert got.shape == (6, 28, 28, 3)
     assert np.abs(got - colours.astype(int)).max() <= 1  # float rounding at the colour boundary
+
+
+@pytest.mark.parametrize("arch", ["lab", "lenet5-1998"])
+def test_the_served_network_matches_pytorch(arch: str, tmp_path: Path) -> None:
+    """Reference: the PyTorch model itself, with a forward hook on conv1, for both architectures."""
+    config = TrainConfig.from_dict({"model": {"arch": arch}})
+    torch.manual_seed(0)
+    model = build_model(config.model).eval()
+    normalization = Normalization.fit("lecun1998" if arch == "lenet5-1998" else "[-1,1]", torch.zeros(1, 28, 28),
+                                      input_size=model.input_size)
+    loaded = LoadedModel(model, config, normalization, {}, tmp_path / "untrained.safetensors")
+    service = DigitService(Predictor(loaded, normalization=normalization, path=loaded.path), max_pixels=10**6)
+    digit = load_split("test")[0][7].numpy()
+    logits, maps = service.forward(digit, maps=True)
+    with torch.no_grad(), capture_activations(model, ["c1"]) as captured:
+        expected = model(normalization(torch.from_numpy(digit[None])))[0].numpy()
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(maps, captured["c1"][0].numpy(), rtol=1e-4, atol=1e-5)
+    assert service.forward(digit, maps=False)[1] is None
 
 
 def test_feature_map_colours_are_diverging_and_shared() -> None:

@@ -21,6 +21,7 @@ import torch
 from .errors import Lenet5Error, WeightsError
 from .extras import require
 from .files import atomic_write_bytes
+from .hooks import capture_activations
 from .preprocess import Normalization
 from .weights import LoadedModel
 
@@ -36,18 +37,8 @@ def _require(module: str) -> Any:
 def export_onnx(loaded: LoadedModel, path: Path) -> Path:
     """Write ``loaded`` as one ONNX file (no external data) with a dynamic batch axis; returns ``path``."""
     onnx = _require("onnx")
-    model = loaded.model.cpu().eval()
     size = loaded.normalization.input_size  # 28, or 32 for the 1998 network's padded retina
-    example = torch.zeros(1, 1, size, size)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        # The TorchScript-based exporter is deprecated in favour of dynamo, which needs
-        # onnxscript; for a 60k-parameter CNN both give the same graph.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), buffer, dynamo=False, opset_version=OPSET,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
-    proto = onnx.load_from_string(buffer.getvalue())
+    proto = onnx.load_from_string(_onnx_bytes(loaded.model.cpu().eval(), size, [OUTPUT_NAME], dynamic_batch=True))
     metadata = {META_NORMALIZATION: json.dumps(loaded.normalization.to_dict()),
                 META_CONFIG: loaded.config.to_json(), META_SOURCE: str(loaded.path)}
     for key, value in metadata.items():
@@ -57,6 +48,43 @@ def export_onnx(loaded: LoadedModel, path: Path) -> Path:
     onnx.checker.check_model(proto, full_check=True)
     atomic_write_bytes(Path(path), proto.SerializeToString())
     return Path(path)
+
+
+def onnx_with_stage(loaded: LoadedModel, stage: str) -> bytes:
+    """The network for one image at a time, as ONNX bytes with a second output: ``stage``'s.
+
+    The web server runs this in ONNX Runtime: the logits and the feature maps the page shows
+    come from one pass, at a fifth of what PyTorch's per-layer dispatch costs on one image.
+    """
+    _require("onnx")  # torch's exporter needs it
+    return _onnx_bytes(_WithStage(loaded.model.cpu().eval(), stage), loaded.normalization.input_size,
+                       [OUTPUT_NAME, stage], dynamic_batch=False)
+
+
+class _WithStage(torch.nn.Module):
+    """A network's logits and one stage's output from the same forward pass (for tracing)."""
+
+    def __init__(self, model: torch.nn.Module, stage: str) -> None:
+        super().__init__()
+        self.model, self.stage = model, stage
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with capture_activations(self.model, [self.stage]) as captured:
+            logits = self.model(images)
+        return logits, captured[self.stage]
+
+
+def _onnx_bytes(model: torch.nn.Module, size: int, outputs: list[str], *, dynamic_batch: bool) -> bytes:
+    """``model`` traced on one (1, 1, size, size) input into an ONNX graph."""
+    buffer = io.BytesIO()
+    dynamic_axes = {name: {0: "batch"} for name in [INPUT_NAME, *outputs]} if dynamic_batch else None
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter is deprecated in favour of dynamo, which needs
+        # onnxscript; for a 60k-parameter CNN both give the same graph.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 1, size, size),), buffer, dynamo=False, opset_version=OPSET,
+                          input_names=[INPUT_NAME], output_names=outputs, dynamic_axes=dynamic_axes)
+    return buffer.getvalue()
 
 
 def read_onnx_normalization(path: Path) -> Normalization:
@@ -76,17 +104,19 @@ def read_onnx_normalization(path: Path) -> Normalization:
         raise WeightsError(f"{path}: broken {META_NORMALIZATION} metadata ({exc})") from None
 
 
-def onnx_session(path: Path, *, threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU session for ``path``, with ``threads`` intra-op threads if given."""
+def onnx_session(model: Path | bytes, *, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session for an ONNX file (or its bytes), with ``threads`` intra-op threads if given."""
     onnxruntime = _require("onnxruntime")
     options = onnxruntime.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     try:
-        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(model if isinstance(model, bytes) else str(model), options,
+                                            providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's errors are its own pybind types
-        raise WeightsError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
+        where = "the in-memory model" if isinstance(model, bytes) else str(model)
+        raise WeightsError(f"{where}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
 
 
 CHECK_IMAGES = 1000

@@ -57,9 +57,6 @@ def build_app(options: ServeOptions, predictor: Predictor | None = None):
 
     # One image is far too small to split across cores; extra threads would only contend.
     torch.set_num_threads(options.threads)
-    # The server only ever runs one image at a time, where oneDNN's per-call setup costs more
-    # than its convolutions save: the plain kernels run LeNet-5 a third faster.
-    torch.backends.mkldnn.enabled = False
     predictor = predictor or load(options.weights)
     app = create_app(predictor, max_upload_bytes=options.max_upload_bytes, max_in_flight=options.max_in_flight,
                      upload_timeout=options.upload_timeout)
