@@ -127,7 +127,7 @@ def otsu_threshold_of(pixels: np.ndarray) -> float:
     shifted = pixels if low == 0 else pixels - np.float32(low)
     index = np.multiply(shifted, np.float32(OTSU_BINS / (high - low)), dtype=np.float32)
     np.minimum(index, OTSU_BINS - 1, out=index)  # the maximum itself: the last bin includes its right edge
-    return otsu_threshold(np.array(value_counts(index.astype(np.uint8))), edges)
+    return otsu_threshold(value_counts(index.astype(np.uint8)), edges)
 
 
 def otsu_threshold(counts: np.ndarray, edges: np.ndarray) -> float:
